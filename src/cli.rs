@@ -1,0 +1,298 @@
+//! Command-line flags (clap), turned into validated settings once, at the edge.
+//!
+//! Everything a user can get wrong is checked here, before any network call: formats and
+//! output extensions, thresholds, `--as-of`, the config file, the endpoint URL. A scan that
+//! would fail at the end because of a typo in `--output` must fail in the first millisecond.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ConfigFile, FailOn, Settings, DEFAULT_CONFIG_FILE};
+use crate::crawl::{ConnectOptions, CrawlOptions};
+use crate::report::Format;
+use crate::rules::Threshold;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyaudit",
+    version,
+    about = "Audit AWS IAM user access keys: crawl, evaluate, report, gate."
+)]
+#[command(arg_required_else_help = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan an account's IAM users and access keys (or a saved inventory) and report findings.
+    Scan(Box<ScanArgs>),
+    /// List the rules with their ids, default severities, thresholds and documentation.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Evaluate a saved inventory (from --save-inventory) instead of calling AWS.
+    #[arg(long, value_name = "PATH", conflicts_with = "demo", help_heading = "Input")]
+    pub inventory: Option<PathBuf>,
+    /// Evaluate the bundled demo inventory (no AWS account needed).
+    #[arg(long, help_heading = "Input")]
+    pub demo: bool,
+    /// Also write the inventory collected by this scan as JSON.
+    #[arg(long, value_name = "PATH", help_heading = "Input")]
+    pub save_inventory: Option<PathBuf>,
+
+    /// AWS profile name (else the standard credential chain: env, profile, SSO, IMDS).
+    #[arg(long, help_heading = "Connection")]
+    pub profile: Option<String>,
+    /// Region for signing (IAM is global; defaults to the configured region, else us-east-1).
+    #[arg(long, help_heading = "Connection")]
+    pub region: Option<String>,
+    /// Send IAM and STS calls to this endpoint (AWS_ENDPOINT_URL[_IAM] work too).
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "Connection")]
+    pub endpoint_url: Option<String>,
+    /// Most IAM calls in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), help_heading = "Connection")]
+    pub concurrency: u16,
+    /// Attempts per call (first try included) before a call is recorded as failed.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Connection")]
+    pub max_attempts: u32,
+    /// No progress bar (it is only shown when stderr is a terminal anyway).
+    #[arg(long, help_heading = "Connection")]
+    pub no_progress: bool,
+
+    /// Evaluate as of this instant (RFC 3339, e.g. 2026-11-01T00:00:00Z); default: when the
+    /// data was collected.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_as_of, help_heading = "Rules")]
+    pub as_of: Option<DateTime<Utc>>,
+    /// Exit 1 when a finding is at or above this level: info, low, medium, high, critical,
+    /// or never [default: low].
+    #[arg(long, value_name = "LEVEL", value_parser = parse_fail_on, help_heading = "Rules")]
+    pub fail_on: Option<FailOn>,
+    /// key-too-old: flag active keys older than this many days [default: 90].
+    #[arg(long, value_name = "DAYS", value_parser = parse_days, allow_negative_numbers = true, help_heading = "Rules")]
+    pub max_key_age_days: Option<u32>,
+    /// key-unused: flag active keys unused (or never used) for this many days [default: 45].
+    #[arg(long, value_name = "DAYS", value_parser = parse_days, allow_negative_numbers = true, help_heading = "Rules")]
+    pub unused_days: Option<u32>,
+    /// inactive-key-kept: flag inactive keys idle for this many days [default: 30].
+    #[arg(long, value_name = "DAYS", value_parser = parse_days, allow_negative_numbers = true, help_heading = "Rules")]
+    pub inactive_grace_days: Option<u32>,
+    /// two-active-keys: a newer key younger than this is a rotation in progress [default: 7].
+    #[arg(long, value_name = "DAYS", value_parser = parse_days, allow_negative_numbers = true, help_heading = "Rules")]
+    pub rotation_window_days: Option<u32>,
+    /// Config file [default: ./keyaudit.toml if it exists].
+    #[arg(long, value_name = "PATH", help_heading = "Rules")]
+    pub config: Option<PathBuf>,
+    /// Print the effective settings as a config file and exit.
+    #[arg(long, help_heading = "Rules")]
+    pub dump_config: bool,
+
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
+    pub format: Format,
+    /// Also write a report to PATH, format from the extension (.csv, .json, .txt);
+    /// repeatable.
+    #[arg(long, value_name = "PATH", help_heading = "Output")]
+    pub output: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Show one rule's full documentation.
+    pub rule: Option<String>,
+    /// `table` or `json`.
+    #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
+    pub format: RulesFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RulesFormat {
+    Table,
+    Json,
+}
+
+/// Where the inventory comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Live { connect: ConnectOptions, crawl: CrawlOptions, progress: bool },
+    File(PathBuf),
+    Demo,
+}
+
+/// A scan, validated.
+#[derive(Debug, Clone)]
+pub struct ScanPlan {
+    pub source: Source,
+    pub save_inventory: Option<PathBuf>,
+    pub settings: Settings,
+    pub as_of: Option<DateTime<Utc>>,
+    pub stdout_format: Format,
+    pub outputs: Vec<(Format, PathBuf)>,
+    pub dump_config: bool,
+}
+
+/// A problem with what the user asked for: exit 2, one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl ScanArgs {
+    /// Validates the flags and merges defaults < config file < flags.
+    pub fn into_plan(self) -> Result<ScanPlan, UsageError> {
+        let mut settings = Settings::default();
+        let config_path = match &self.config {
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+        };
+        if let Some(path) = config_path {
+            ConfigFile::load(&path).map_err(|e| UsageError(e.to_string()))?.apply(&mut settings);
+        }
+        if let Some(fail_on) = self.fail_on {
+            settings.fail_on = fail_on;
+        }
+        for (threshold, value) in [
+            (Threshold::MaxKeyAgeDays, self.max_key_age_days),
+            (Threshold::UnusedDays, self.unused_days),
+            (Threshold::InactiveGraceDays, self.inactive_grace_days),
+            (Threshold::RotationWindowDays, self.rotation_window_days),
+        ] {
+            if let Some(days) = value {
+                settings.rules.thresholds.set(threshold, days);
+            }
+        }
+
+        let mut outputs = Vec::new();
+        for path in &self.output {
+            let format = Format::from_path(path).map_err(UsageError)?;
+            check_parent_exists("--output", path)?;
+            outputs.push((format, path.clone()));
+        }
+        if let Some(path) = &self.save_inventory {
+            check_parent_exists("--save-inventory", path)?;
+        }
+
+        let source = if self.demo {
+            Source::Demo
+        } else if let Some(path) = self.inventory {
+            Source::File(path)
+        } else {
+            Source::Live {
+                connect: ConnectOptions {
+                    profile: self.profile,
+                    region: self.region,
+                    endpoint_url: self.endpoint_url,
+                    max_attempts: self.max_attempts,
+                },
+                crawl: CrawlOptions { concurrency: usize::from(self.concurrency) },
+                progress: !self.no_progress,
+            }
+        };
+        Ok(ScanPlan {
+            source,
+            save_inventory: self.save_inventory,
+            settings,
+            as_of: self.as_of,
+            stdout_format: self.format,
+            outputs,
+            dump_config: self.dump_config,
+        })
+    }
+}
+
+fn check_parent_exists(flag: &str, path: &Path) -> Result<(), UsageError> {
+    let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty());
+    match parent {
+        Some(parent) if !parent.is_dir() => Err(UsageError(format!(
+            "{flag} {}: directory {} does not exist",
+            path.display(),
+            parent.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn parse_days(text: &str) -> Result<u32, String> {
+    text.parse::<u32>().map_err(|_| format!("expected a whole number of days (0 or more), got `{text}`"))
+}
+
+fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|date| date.with_timezone(&Utc))
+        .map_err(|e| format!("expected an RFC 3339 instant such as 2026-11-01T00:00:00Z ({e})"))
+}
+
+fn parse_fail_on(text: &str) -> Result<FailOn, String> {
+    text.parse()
+}
+
+fn parse_endpoint(text: &str) -> Result<String, String> {
+    let rest = text.strip_prefix("http://").or_else(|| text.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(text.to_string()),
+        _ => Err("expected an http:// or https:// URL with a host".to_string()),
+    }
+}
+
+/// clap's errors, as one line (help and version pass through unchanged).
+pub fn one_line(error: &clap::Error) -> String {
+    error
+        .render()
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            !line.is_empty() && !line.starts_with("For more information") && !line.starts_with("Usage:")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(args: &[&str]) -> Result<ScanPlan, String> {
+        let mut argv = vec!["keyaudit", "scan"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).map_err(|e| one_line(&e))?;
+        let Command::Scan(scan) = cli.command else { unreachable!("scan parsed") };
+        scan.into_plan().map_err(|e| e.0)
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let plan =
+            plan(&["--demo", "--unused-days", "10", "--fail-on", "never", "--output", "r.csv"]).unwrap();
+        assert_eq!(plan.settings.rules.thresholds.unused_days, 10);
+        assert_eq!(plan.settings.rules.thresholds.max_key_age_days, 90);
+        assert_eq!(plan.settings.fail_on, FailOn::Never);
+        assert_eq!(plan.outputs, vec![(Format::Csv, PathBuf::from("r.csv"))]);
+    }
+
+    #[test]
+    fn bad_flags_are_one_line_errors_naming_the_problem() {
+        let cases = [
+            (vec!["--format", "xml"], "'xml'"),
+            (vec!["--unused-days", "-5"], "whole number of days"),
+            (vec!["--unused-days", "ten"], "got `ten`"),
+            (vec!["--as-of", "yesterday"], "RFC 3339"),
+            (vec!["--fail-on", "severe"], "unknown level `severe`"),
+            (vec!["--output", "report.xml"], "unknown extension `.xml`"),
+            (vec!["--output", "report"], "no extension"),
+            (vec!["--output", "/no/such/dir/r.csv"], "does not exist"),
+            (vec!["--endpoint-url", "localhost:5000"], "http://"),
+            (vec!["--concurrency", "0"], "--concurrency"),
+            (vec!["--config", "/no/such/keyaudit.toml"], "cannot read it"),
+        ];
+        for (args, expected) in cases {
+            let error = plan(&args).unwrap_err();
+            assert!(error.contains(expected), "{args:?}: {error}");
+            assert!(!error.contains('\n'), "{args:?}: {error}");
+        }
+    }
+}

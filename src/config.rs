@@ -1,0 +1,278 @@
+//! The config file (`keyaudit.toml`): read, then validate, then merge with flags.
+//!
+//! The file is parsed as plain TOML first and then checked key by key, so every problem is
+//! reported with the key that caused it (`thresholds.unused-days: ...`) rather than a parser
+//! message. Unknown keys are errors: a typo must never silently fall back to a default.
+//!
+//! ```toml
+//! fail-on = "medium"            # info|low|medium|high|critical|never
+//! [thresholds]
+//! max-key-age-days = 90
+//! unused-days = 45
+//! inactive-grace-days = 30
+//! rotation-window-days = 7
+//! [rules]
+//! inactive-key-kept = "high"    # a severity, or "allow" to turn the rule off
+//! ```
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::rules::{RuleId, RuleLevel, RuleSettings, Severity, Threshold, Thresholds, RULES};
+
+/// The file looked up in the current directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "keyaudit.toml";
+
+/// The level at or above which findings fail the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    Never,
+    AtOrAbove(Severity),
+}
+
+impl FailOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailOn::Never => "never",
+            FailOn::AtOrAbove(severity) => severity.as_str(),
+        }
+    }
+
+    pub fn fails(self, severity: Severity) -> bool {
+        match self {
+            FailOn::Never => false,
+            FailOn::AtOrAbove(level) => severity >= level,
+        }
+    }
+}
+
+impl FromStr for FailOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "never" {
+            return Ok(FailOn::Never);
+        }
+        s.parse()
+            .map(FailOn::AtOrAbove)
+            .map_err(|_| format!("unknown level `{s}` (expected info, low, medium, high, critical or never)"))
+    }
+}
+
+/// The effective evaluation settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub rules: RuleSettings,
+    pub fail_on: FailOn,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { rules: RuleSettings::default(), fail_on: FailOn::AtOrAbove(Severity::Low) }
+    }
+}
+
+/// What the config file says; `None` where it says nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub fail_on: Option<FailOn>,
+    pub thresholds: Vec<(Threshold, u32)>,
+    pub levels: Vec<(RuleId, RuleLevel)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("config file {path}: {message}")]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let fail = |message: String| ConfigError { path: path.to_path_buf(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        ConfigFile::parse(&text).map_err(fail)
+    }
+
+    /// Parses and validates; every problem found is listed, separated by `; `.
+    pub fn parse(text: &str) -> Result<ConfigFile, String> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            // toml's Display draws a multi-line snippet; keep one line with the location.
+            let line = e.span().map(|span| text[..span.start].lines().count().max(1));
+            match line {
+                Some(line) => format!("invalid TOML at line {line}: {}", e.message().trim()),
+                None => format!("invalid TOML: {}", e.message().trim()),
+            }
+        })?;
+        let mut config = ConfigFile::default();
+        let mut problems = Vec::new();
+        for (key, value) in &table {
+            match (key.as_str(), value) {
+                ("fail-on", toml::Value::String(level)) => match level.parse() {
+                    Ok(level) => config.fail_on = Some(level),
+                    Err(e) => problems.push(format!("fail-on: {e}")),
+                },
+                ("fail-on", other) => {
+                    problems.push(format!("fail-on: expected a string, found {}", other.type_str()))
+                }
+                ("thresholds", toml::Value::Table(thresholds)) => {
+                    for (key, value) in thresholds {
+                        let Some(threshold) = Threshold::ALL.into_iter().find(|t| t.key() == key) else {
+                            let known: Vec<_> = Threshold::ALL.iter().map(|t| t.key()).collect();
+                            problems.push(format!(
+                                "thresholds.{key}: unknown threshold (known: {})",
+                                known.join(", ")
+                            ));
+                            continue;
+                        };
+                        match value.as_integer().map(u32::try_from) {
+                            Some(Ok(days)) => config.thresholds.push((threshold, days)),
+                            _ => problems.push(format!(
+                                "thresholds.{key}: expected a whole number of days (0 or more), found {value}"
+                            )),
+                        }
+                    }
+                }
+                ("rules", toml::Value::Table(rules)) => {
+                    for (key, value) in rules {
+                        let rule = match key.parse::<RuleId>() {
+                            Ok(rule) => rule,
+                            Err(e) => {
+                                problems.push(format!("rules.{key}: {e}"));
+                                continue;
+                            }
+                        };
+                        match value.as_str().map(str::parse::<RuleLevel>) {
+                            Some(Ok(level)) => config.levels.push((rule, level)),
+                            Some(Err(e)) => problems.push(format!("rules.{key}: {e}")),
+                            None => problems.push(format!("rules.{key}: expected a string, found {value}")),
+                        }
+                    }
+                }
+                ("thresholds" | "rules", other) => {
+                    problems.push(format!("{key}: expected a table, found {}", other.type_str()))
+                }
+                (key, _) => problems.push(format!("{key}: unknown key (known: fail-on, thresholds, rules)")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// Applies the file over `settings` (defaults first; flags are applied after this).
+    pub fn apply(&self, settings: &mut Settings) {
+        if let Some(fail_on) = self.fail_on {
+            settings.fail_on = fail_on;
+        }
+        for &(threshold, days) in &self.thresholds {
+            settings.rules.thresholds.set(threshold, days);
+        }
+        for &(rule, level) in &self.levels {
+            settings.rules.levels.insert(rule, level);
+        }
+    }
+}
+
+/// The effective settings as a config file (`--dump-config`): every value spelled out, so
+/// it can be saved and used as `--config`.
+pub fn dump(settings: &Settings) -> String {
+    let mut out = String::new();
+    let thresholds: &Thresholds = &settings.rules.thresholds;
+    let _ = writeln!(out, "fail-on = \"{}\"", settings.fail_on.as_str());
+    let _ = writeln!(out, "\n[thresholds]");
+    for threshold in Threshold::ALL {
+        let _ = writeln!(out, "{} = {}", threshold.key(), thresholds.get(threshold));
+    }
+    let _ = writeln!(out, "\n[rules]");
+    for rule in RULES {
+        let _ = writeln!(out, "{} = \"{}\"", rule.id, settings.rules.level(rule.rule_id).as_str());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_applies_over_defaults() {
+        let config = ConfigFile::parse(
+            r#"
+            fail-on = "high"
+            [thresholds]
+            unused-days = 60
+            max-key-age-days = 0
+            [rules]
+            inactive-key-kept = "allow"
+            key-unused = "critical"
+            "#,
+        )
+        .unwrap();
+        let mut settings = Settings::default();
+        config.apply(&mut settings);
+        assert_eq!(settings.fail_on, FailOn::AtOrAbove(Severity::High));
+        assert_eq!(settings.rules.thresholds.unused_days, 60);
+        assert_eq!(settings.rules.thresholds.max_key_age_days, 0);
+        assert_eq!(settings.rules.thresholds.inactive_grace_days, 30);
+        assert_eq!(settings.rules.level(RuleId::InactiveKeyKept), RuleLevel::Allow);
+        assert_eq!(settings.rules.level(RuleId::KeyUnused), RuleLevel::Severity(Severity::Critical));
+        assert_eq!(settings.rules.level(RuleId::KeyTooOld), RuleLevel::Severity(Severity::Medium));
+    }
+
+    #[test]
+    fn every_problem_names_its_key() {
+        let cases = [
+            ("fail-on = \"sometimes\"", "fail-on: unknown level `sometimes`"),
+            ("fail-on = 3", "fail-on: expected a string"),
+            (
+                "[thresholds]\nunused-days = -5",
+                "thresholds.unused-days: expected a whole number of days (0 or more), found -5",
+            ),
+            ("[thresholds]\nunused-days = \"45\"", "thresholds.unused-days: expected a whole number"),
+            ("[thresholds]\nunused-days = 4.5", "thresholds.unused-days: expected a whole number"),
+            ("[thresholds]\nunused = 4", "thresholds.unused: unknown threshold"),
+            ("[rules]\nkey-old = \"high\"", "rules.key-old: unknown rule `key-old`"),
+            ("[rules]\nkey-unused = \"severe\"", "rules.key-unused: unknown level `severe`"),
+            ("rules = 1", "rules: expected a table"),
+            ("colour = \"red\"", "colour: unknown key"),
+            ("fail-on = ", "invalid TOML at line 1"),
+        ];
+        for (text, expected) in cases {
+            let error = ConfigFile::parse(text).unwrap_err();
+            assert!(error.contains(expected), "{text:?}: got {error:?}");
+            assert!(!error.contains('\n'), "{text:?}: error spans lines: {error:?}");
+        }
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let error = ConfigFile::parse("a = 1\nb = 2").unwrap_err();
+        assert!(error.contains("a: unknown key") && error.contains("b: unknown key"), "{error}");
+    }
+
+    #[test]
+    fn dump_round_trips_through_the_parser() {
+        let mut settings = Settings { fail_on: FailOn::Never, ..Settings::default() };
+        settings.rules.thresholds.unused_days = 12;
+        settings.rules.levels.insert(RuleId::TwoActiveKeys, RuleLevel::Allow);
+        let mut reread = Settings::default();
+        ConfigFile::parse(&dump(&settings)).unwrap().apply(&mut reread);
+        assert_eq!(reread.fail_on, settings.fail_on);
+        assert_eq!(reread.rules.thresholds, settings.rules.thresholds);
+        for rule in RULES {
+            assert_eq!(reread.rules.level(rule.rule_id), settings.rules.level(rule.rule_id), "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn fail_on_compares_severities() {
+        let medium = FailOn::AtOrAbove(Severity::Medium);
+        assert!(!medium.fails(Severity::Low));
+        assert!(medium.fails(Severity::Medium));
+        assert!(medium.fails(Severity::Critical));
+        assert!(!FailOn::Never.fails(Severity::Critical));
+    }
+}

@@ -1,0 +1,78 @@
+//! Building SDK clients from the standard credential chain, with the endpoint override,
+//! region fallback, retry and timeout settings in one place.
+
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use super::errors::scan_error;
+use crate::model::ScanError;
+
+/// Where and how to connect. Everything is optional: the SDK's own sources (environment,
+/// profile files, SSO, IMDS, `AWS_ENDPOINT_URL[_IAM]`) fill the gaps.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// Attempts per call, first try included (the SDK's standard retry mode).
+    pub max_attempts: u32,
+}
+
+/// SDK clients for one account.
+#[derive(Clone)]
+pub struct Connection {
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Connection {
+    pub fn from_config(config: &SdkConfig) -> Connection {
+        Connection { iam: aws_sdk_iam::Client::new(config), sts: aws_sdk_sts::Client::new(config) }
+    }
+
+    /// The account the credentials belong to (STS GetCallerIdentity). Failing here means
+    /// nothing can be scanned: bad credentials, an unreachable endpoint, or a denied call.
+    pub async fn account_id(&self) -> Result<String, ScanError> {
+        match self.sts.get_caller_identity().send().await {
+            Ok(identity) => identity.account().map(str::to_string).ok_or_else(|| ScanError {
+                account_id: None,
+                user_name: None,
+                access_key_id: None,
+                operation: "GetCallerIdentity".into(),
+                code: "MissingAccount".into(),
+                message: "STS returned no account id".into(),
+            }),
+            Err(error) => Err(scan_error(None, None, None, "GetCallerIdentity", &error)),
+        }
+    }
+}
+
+/// IAM is a global service signed in us-east-1 in the aws partition; STS works there too.
+const FALLBACK_REGION: &str = "us-east-1";
+
+pub async fn connect(options: &ConnectOptions) -> Connection {
+    let region = RegionProviderChain::first_try(options.region.clone().map(Region::new))
+        .or_default_provider()
+        .or_else(Region::from_static(FALLBACK_REGION));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(180))
+                .build(),
+        );
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    Connection::from_config(&loader.load().await)
+}

@@ -1,0 +1,214 @@
+//! The SDK side: client setup, pagination, bounded concurrency, and turning every failed
+//! call into a recorded [`ScanError`].
+//!
+//! Fail closed is the design rule here. A call that still fails after the SDK's retries is
+//! never read as "no users" or "no keys": it becomes an error row naming the account, user
+//! and operation, and the inventory is incomplete (exit 3). Retries are the SDK's own
+//! (`RetryConfig` on the client); this module writes no retry loop.
+
+mod client;
+mod errors;
+
+pub use client::{connect, ConnectOptions, Connection};
+
+use std::sync::Arc;
+
+use aws_sdk_iam::types::{StatusType, User as IamUser};
+use aws_sdk_iam::Client as IamClient;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
+
+use crate::model::{
+    AccessKey, Account, Inventory, KeyStatus, LastUsed, ScanError, User, INVENTORY_SCHEMA_VERSION,
+};
+use errors::scan_error;
+
+/// How hard to crawl.
+#[derive(Debug, Clone)]
+pub struct CrawlOptions {
+    /// The most IAM calls in flight at once for one account.
+    pub concurrency: usize,
+}
+
+/// Reports crawl progress (a progress bar, or nothing); called once per user finished.
+pub trait Progress: Send + Sync {
+    fn user_done(&self);
+}
+
+impl Progress for () {
+    fn user_done(&self) {}
+}
+
+/// Scans the account the connection's credentials belong to.
+pub async fn scan(connection: &Connection, options: &CrawlOptions, progress: &dyn Progress) -> Inventory {
+    let collected_at = Utc::now();
+    let (accounts, errors) = match connection.account_id().await {
+        Ok(account_id) => {
+            let (account, errors) = crawl_account(&connection.iam, account_id, options, progress).await;
+            (vec![account], errors)
+        }
+        Err(error) => (Vec::new(), vec![error]),
+    };
+    Inventory { schema_version: INVENTORY_SCHEMA_VERSION, collected_at, accounts, errors }
+}
+
+/// Lists every user of the account, each user's keys and each key's last use.
+///
+/// Users stream into key listing as ListUsers pages arrive; at most `concurrency` calls are
+/// in flight (one semaphore for the account, held per call). The result is sorted by user
+/// name so inventories are stable.
+pub async fn crawl_account(
+    iam: &IamClient,
+    account_id: String,
+    options: &CrawlOptions,
+    progress: &dyn Progress,
+) -> (Account, Vec<ScanError>) {
+    let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let account = account_id.as_str();
+
+    let pages = stream::unfold(Some(iam.list_users().into_paginator().page_size(1000).send()), {
+        let permits = permits.clone();
+        move |state| {
+            let permits = permits.clone();
+            async move {
+                let mut pages = state?;
+                let page = {
+                    let _permit = permits.acquire().await.ok()?;
+                    pages.next().await?
+                };
+                match page {
+                    Ok(page) => Some((Ok(page.users), Some(pages))),
+                    // The paginator cannot resume after a failed page: stop listing, record it.
+                    Err(error) => Some((Err(error), None)),
+                }
+            }
+        }
+    });
+
+    let mut errors = Vec::new();
+    let mut users = Vec::new();
+    {
+        let outcomes = pages
+            .flat_map(|page| match page {
+                Ok(users) => stream::iter(users.into_iter().map(Ok).collect::<Vec<_>>()),
+                Err(error) => {
+                    stream::iter(vec![Err(scan_error(Some(account), None, None, "ListUsers", &error))])
+                }
+            })
+            .map(|item| {
+                let permits = permits.clone();
+                async move {
+                    match item {
+                        Ok(user) => crawl_user(iam, account, user, &permits).await,
+                        Err(error) => (None, vec![error]),
+                    }
+                }
+            })
+            .buffer_unordered(options.concurrency.max(1));
+        let mut outcomes = std::pin::pin!(outcomes);
+
+        while let Some((user, user_errors)) = outcomes.next().await {
+            if let Some(user) = user {
+                users.push(user);
+                progress.user_done();
+            }
+            errors.extend(user_errors);
+        }
+    }
+    users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    (Account { account_id, users }, errors)
+}
+
+async fn crawl_user(
+    iam: &IamClient,
+    account: &str,
+    user: IamUser,
+    permits: &Semaphore,
+) -> (Option<User>, Vec<ScanError>) {
+    let user_name = user.user_name().to_string();
+    let mut errors = Vec::new();
+    let listed = {
+        let _permit = permits.acquire().await;
+        iam.list_access_keys().user_name(&user_name).into_paginator().items().send().try_collect().await
+    };
+    let metadata = match listed {
+        Ok(metadata) => metadata,
+        Err(error) => {
+            errors.push(scan_error(Some(account), Some(&user_name), None, "ListAccessKeys", &error));
+            Vec::new()
+        }
+    };
+
+    let user_name = user_name.as_str();
+    let lookups = metadata.into_iter().map(|meta| async move {
+        let access_key_id = meta.access_key_id().unwrap_or_default().to_string();
+        let used = {
+            let _permit = permits.acquire().await;
+            iam.get_access_key_last_used().access_key_id(&access_key_id).send().await
+        };
+        let (last_used, error) = match used {
+            Ok(output) => (last_used_from(output.access_key_last_used()), None),
+            Err(error) => (
+                LastUsed::Unknown,
+                Some(scan_error(
+                    Some(account),
+                    Some(user_name),
+                    Some(&access_key_id),
+                    "GetAccessKeyLastUsed",
+                    &error,
+                )),
+            ),
+        };
+        let key = AccessKey {
+            status: match meta.status() {
+                Some(StatusType::Active) => KeyStatus::Active,
+                // IAM knows Active, Inactive (and Expired for service credentials); anything
+                // that is not Active cannot sign requests.
+                _ => KeyStatus::Inactive,
+            },
+            created: meta.create_date().map(to_chrono).unwrap_or(DateTime::UNIX_EPOCH),
+            access_key_id,
+            last_used,
+        };
+        (key, error)
+    });
+    let mut keys = Vec::new();
+    for (key, error) in futures::future::join_all(lookups).await {
+        keys.push(key);
+        errors.extend(error);
+    }
+    keys.sort_by_key(|key| key.created);
+
+    let user = User {
+        path: user.path().to_string(),
+        arn: user.arn().to_string(),
+        created: to_chrono(user.create_date()),
+        user_name: user_name.to_string(),
+        keys,
+    };
+    (Some(user), errors)
+}
+
+/// IAM answers a never-used key with no date and "N/A" for service and region.
+fn last_used_from(last_used: Option<&aws_sdk_iam::types::AccessKeyLastUsed>) -> LastUsed {
+    let Some(last_used) = last_used else {
+        return LastUsed::Never;
+    };
+    let known = |value: &str| (!value.is_empty() && value != "N/A").then(|| value.to_string());
+    match last_used.last_used_date() {
+        Some(date) => LastUsed::At {
+            date: to_chrono(date),
+            service: known(last_used.service_name()),
+            region: known(last_used.region()),
+        },
+        None => LastUsed::Never,
+    }
+}
+
+fn to_chrono(date: &aws_smithy_types::DateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(date.secs(), date.subsec_nanos()).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,185 @@
+//! Crawler paths moto cannot produce: paginated ListUsers, throttling, denied calls.
+//! aws-smithy-mocks answers the real SDK client (serialisation, retry classification and
+//! the retry loop all run); only the HTTP layer is replaced.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput;
+use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+use aws_sdk_iam::operation::list_users::ListUsersOutput;
+use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, User as IamUser};
+use aws_sdk_iam::Client;
+use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
+use aws_smithy_runtime_api::http::{Response, StatusCode};
+use aws_smithy_types::body::SdkBody;
+
+use super::{crawl_account, CrawlOptions};
+use crate::model::{KeyStatus, LastUsed};
+
+fn iam_user(name: &str) -> IamUser {
+    IamUser::builder()
+        .user_name(name)
+        .user_id(format!("AIDA{name}"))
+        .path("/")
+        .arn(format!("arn:aws:iam::111122223333:user/{name}"))
+        .create_date(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+        .build()
+        .expect("valid user")
+}
+
+fn key_id(user: &str) -> String {
+    format!("AKIA{}", user.to_uppercase())
+}
+
+/// IAM's error document, as the Query protocol sends it.
+fn iam_error(status: u16, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
+         <Code>{code}</Code><Message>{message}</Message></Error><RequestId>req-1</RequestId></ErrorResponse>"
+    );
+    Response::new(StatusCode::try_from(status).expect("valid status"), SdkBody::from(body))
+}
+
+/// ListUsers in pages of three, following IAM's Marker/IsTruncated protocol.
+fn paged_users(names: &'static [&'static str]) -> Rule {
+    mock!(Client::list_users).then_compute_output(move |request| {
+        let start: usize = request.marker().map_or(0, |m| m.parse().expect("our marker"));
+        let end = (start + 3).min(names.len());
+        let mut page = ListUsersOutput::builder()
+            .set_users(Some(names[start..end].iter().map(|n| iam_user(n)).collect()))
+            .is_truncated(end < names.len());
+        if end < names.len() {
+            page = page.marker(end.to_string());
+        }
+        page.build().expect("valid page")
+    })
+}
+
+/// One active key per user.
+fn one_key_each() -> Rule {
+    mock!(Client::list_access_keys).then_compute_output(|request| {
+        let user = request.user_name().expect("user name").to_string();
+        ListAccessKeysOutput::builder()
+            .access_key_metadata(
+                AccessKeyMetadata::builder()
+                    .user_name(&user)
+                    .access_key_id(key_id(&user))
+                    .status(StatusType::Active)
+                    .create_date(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+                    .build(),
+            )
+            .is_truncated(false)
+            .build()
+            .expect("valid output")
+    })
+}
+
+fn never_used() -> Rule {
+    mock!(Client::get_access_key_last_used).then_output(|| GetAccessKeyLastUsedOutput::builder().build())
+}
+
+fn client(rules: &[&Rule]) -> Client {
+    mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules.iter().copied(), |config| config.retry_config(
+        RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1))
+    ))
+}
+
+async fn crawl(client: &Client) -> (crate::model::Account, Vec<crate::model::ScanError>) {
+    crawl_account(client, "111122223333".into(), &CrawlOptions { concurrency: 4 }, &()).await
+}
+
+const SEVEN: &[&str] = &["u0", "u1", "u2", "u3", "u4", "u5", "u6"];
+
+#[tokio::test]
+async fn follows_list_users_pages_to_the_end() {
+    let (users, keys, last_used) = (paged_users(SEVEN), one_key_each(), never_used());
+    let (account, errors) = crawl(&client(&[&users, &keys, &last_used])).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let names: Vec<_> = account.users.iter().map(|u| u.user_name.as_str()).collect();
+    assert_eq!(names, SEVEN);
+    assert_eq!(users.num_calls(), 3, "7 users in pages of 3");
+    assert_eq!(keys.num_calls(), 7);
+    for user in &account.users {
+        assert_eq!(user.keys.len(), 1);
+        assert_eq!(user.keys[0].access_key_id, key_id(&user.user_name));
+        assert_eq!(user.keys[0].status, KeyStatus::Active);
+        assert_eq!(user.keys[0].last_used, LastUsed::Never);
+    }
+}
+
+#[tokio::test]
+async fn throttling_is_retried_to_completion() {
+    let (users, last_used) = (paged_users(SEVEN), never_used());
+    let throttled_twice = mock!(Client::list_access_keys)
+        .match_requests(|request| request.user_name() == Some("u3"))
+        .sequence()
+        .http_response(|| iam_error(400, "Throttling", "Rate exceeded"))
+        .times(2)
+        .output(|| {
+            ListAccessKeysOutput::builder().set_access_key_metadata(Some(vec![])).build().expect("valid")
+        })
+        .build();
+    let keys = one_key_each();
+    let (account, errors) = crawl(&client(&[&users, &throttled_twice, &keys, &last_used])).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(throttled_twice.num_calls(), 3);
+    assert_eq!(account.users.len(), 7);
+}
+
+#[tokio::test]
+async fn a_call_failing_after_retries_is_an_error_never_an_empty_result() {
+    let (users, keys) = (paged_users(SEVEN), one_key_each());
+    let always_throttled = mock!(Client::get_access_key_last_used)
+        .match_requests(|request| request.access_key_id() == Some("AKIAU2"))
+        .then_http_response(|| iam_error(400, "Throttling", "Rate exceeded"));
+    let denied = mock!(Client::list_access_keys)
+        .match_requests(|request| request.user_name() == Some("u5"))
+        .then_http_response(|| {
+            iam_error(403, "AccessDenied", "not authorized to perform iam:ListAccessKeys")
+        });
+    let last_used = never_used();
+    let (account, errors) = crawl(&client(&[&users, &always_throttled, &denied, &keys, &last_used])).await;
+
+    assert_eq!(always_throttled.num_calls(), 3, "retried up to max attempts");
+    assert_eq!(denied.num_calls(), 1, "AccessDenied is not retried");
+    let mut got: Vec<_> = errors
+        .iter()
+        .map(|e| (e.operation.as_str(), e.code.as_str(), e.user_name.as_deref(), e.access_key_id.as_deref()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("GetAccessKeyLastUsed", "Throttling", Some("u2"), Some("AKIAU2")),
+            ("ListAccessKeys", "AccessDenied", Some("u5"), None),
+        ]
+    );
+    assert!(errors.iter().all(|e| e.account_id.as_deref() == Some("111122223333")));
+    let u2 = account.users.iter().find(|u| u.user_name == "u2").expect("u2 kept");
+    assert_eq!(u2.keys[0].last_used, LastUsed::Unknown, "not 'never used'");
+}
+
+#[tokio::test]
+async fn a_failed_list_users_page_is_an_error_and_earlier_pages_are_kept() {
+    let keys = one_key_each();
+    let last_used = never_used();
+    let users = mock!(Client::list_users).then_compute_response(|request| match request.marker() {
+        None => MockResponse::Output(
+            ListUsersOutput::builder()
+                .set_users(Some(vec![iam_user("a"), iam_user("b")]))
+                .is_truncated(true)
+                .marker("next")
+                .build()
+                .expect("valid page"),
+        ),
+        Some(_) => {
+            MockResponse::Http(iam_error(403, "AccessDenied", "not authorized to perform iam:ListUsers"))
+        }
+    });
+    let (account, errors) = crawl(&client(&[&users, &keys, &last_used])).await;
+    assert_eq!(account.users.len(), 2);
+    assert_eq!(errors.len(), 1);
+    assert_eq!((errors[0].operation.as_str(), errors[0].code.as_str()), ("ListUsers", "AccessDenied"));
+    assert_eq!(errors[0].user_name, None);
+}

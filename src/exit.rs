@@ -1,0 +1,93 @@
+//! Exit codes, defined once. Pass/fail is decided here from the findings and the scan's
+//! completeness, beside the reporters and never inside one.
+
+use std::process::ExitCode;
+
+use crate::config::FailOn;
+use crate::rules::Finding;
+
+/// Why each number: 0 and 1 follow linters (clean / findings), 2 is what clap and most
+/// Unix tools use for bad usage, and 3 is kept apart so a scheduler can tell "the keys are
+/// bad" (1) from "we don't know, the data is missing" (3). When a scan is incomplete and
+/// also has findings, 3 wins: missing data is the more urgent thing to fix, and a partial
+/// scan must never look like a normal result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// No finding at or above `--fail-on`, and the scan was complete.
+    Clean = 0,
+    /// At least one finding at or above `--fail-on`.
+    Findings = 1,
+    /// Bad flags, config file or input file; nothing was scanned.
+    Usage = 2,
+    /// The scan failed or is incomplete (unreachable endpoint, bad credentials, calls that
+    /// failed after retries). Reports are still written, marked incomplete.
+    ScanFailed = 3,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        ExitCode::from(status as u8)
+    }
+}
+
+/// The pass/fail verdict, computed once and shown by the reporters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    pub fail_on: FailOn,
+    /// Findings at or above `fail_on`.
+    pub failing: usize,
+    pub complete: bool,
+}
+
+impl Gate {
+    pub fn new(findings: &[Finding], fail_on: FailOn, complete: bool) -> Gate {
+        let failing = findings.iter().filter(|finding| fail_on.fails(finding.severity)).count();
+        Gate { fail_on, failing, complete }
+    }
+
+    pub fn status(&self) -> ExitStatus {
+        if !self.complete {
+            ExitStatus::ScanFailed
+        } else if self.failing > 0 {
+            ExitStatus::Findings
+        } else {
+            ExitStatus::Clean
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{RuleId, Severity};
+
+    fn finding(severity: Severity) -> Finding {
+        Finding {
+            rule: RuleId::KeyUnused,
+            severity,
+            account_id: "1".into(),
+            user_name: "u".into(),
+            access_key_id: Some("K".into()),
+            key_ids: vec!["K".into()],
+            message: String::new(),
+            key: None,
+        }
+    }
+
+    #[test]
+    fn status_table() {
+        let low = [finding(Severity::Low)];
+        let cases = [
+            (&[][..], FailOn::AtOrAbove(Severity::Low), true, ExitStatus::Clean),
+            (&low[..], FailOn::AtOrAbove(Severity::Low), true, ExitStatus::Findings),
+            (&low[..], FailOn::AtOrAbove(Severity::Info), true, ExitStatus::Findings),
+            (&low[..], FailOn::AtOrAbove(Severity::Medium), true, ExitStatus::Clean),
+            (&low[..], FailOn::Never, true, ExitStatus::Clean),
+            (&low[..], FailOn::Never, false, ExitStatus::ScanFailed),
+            (&[][..], FailOn::AtOrAbove(Severity::Low), false, ExitStatus::ScanFailed),
+        ];
+        for (findings, fail_on, complete, expected) in cases {
+            assert_eq!(Gate::new(findings, fail_on, complete).status(), expected, "{fail_on:?} {complete}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! keyaudit: audit AWS IAM user access keys.
+//!
+//! `crawl` (SDK) -> `model::Inventory` -> `rules::evaluate` -> `rules::Finding` ->
+//! `exit::Gate` + `report::Report` -> renderers. See the README for the user's view.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crawl;
+pub mod exit;
+pub mod model;
+pub mod report;
+pub mod rules;

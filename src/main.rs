@@ -1,0 +1,33 @@
+//! Parse, run, exit. Nothing else lives here.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use keyaudit::cli::{one_line, Cli, Command};
+use keyaudit::exit::ExitStatus;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version
+            let _ = error.print();
+            return ExitStatus::Clean.into();
+        }
+        Err(error) => {
+            eprintln!("keyaudit: {}", one_line(&error));
+            return ExitStatus::Usage.into();
+        }
+    };
+    let result = match cli.command {
+        Command::Scan(args) => args.into_plan().map_err(Into::into).and_then(keyaudit::app::scan),
+        Command::Rules(args) => keyaudit::app::rules(args),
+    };
+    match result {
+        Ok(status) => status.into(),
+        Err(error) => {
+            eprintln!("keyaudit: error: {error}");
+            error.status().into()
+        }
+    }
+}

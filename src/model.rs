@@ -1,0 +1,116 @@
+//! The inventory: what a crawl found, as plain serde data.
+//!
+//! Everything downstream (rules, reports) works from this type alone, so an inventory saved
+//! with `--save-inventory` evaluates exactly like a live scan. The one design decision worth
+//! knowing: a key's last use is a three-state value. "Never used" and "we could not find
+//! out" are different facts, and only the first may ever count as evidence (fail closed).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a saved inventory stops being readable by an older keyaudit.
+pub const INVENTORY_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    pub schema_version: u32,
+    /// When the data was collected. Evaluation defaults to this instant (see `--as-of`).
+    pub collected_at: DateTime<Utc>,
+    pub accounts: Vec<Account>,
+    /// Calls that failed after retries. Non-empty means the inventory is incomplete.
+    #[serde(default)]
+    pub errors: Vec<ScanError>,
+}
+
+impl Inventory {
+    pub fn is_complete(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Every key with its account and user, in inventory order.
+    pub fn keys(&self) -> impl Iterator<Item = (&Account, &User, &AccessKey)> {
+        self.accounts.iter().flat_map(|account| {
+            account.users.iter().flat_map(move |user| user.keys.iter().map(move |key| (account, user, key)))
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub account_id: String,
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub user_name: String,
+    pub path: String,
+    pub arn: String,
+    pub created: DateTime<Utc>,
+    pub keys: Vec<AccessKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKey {
+    pub access_key_id: String,
+    pub status: KeyStatus,
+    pub created: DateTime<Utc>,
+    pub last_used: LastUsed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+        }
+    }
+}
+
+/// What IAM's GetAccessKeyLastUsed said about a key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LastUsed {
+    /// IAM has no record of the key ever being used.
+    Never,
+    /// Last used at `date`, by `service` in `region` (either may be unknown to IAM).
+    At { date: DateTime<Utc>, service: Option<String>, region: Option<String> },
+    /// The lookup failed; the matching entry in `Inventory::errors` says why.
+    Unknown,
+}
+
+impl LastUsed {
+    pub fn date(&self) -> Option<DateTime<Utc>> {
+        match self {
+            LastUsed::At { date, .. } => Some(*date),
+            LastUsed::Never | LastUsed::Unknown => None,
+        }
+    }
+}
+
+/// A call that still failed after the SDK's retries. Never swallowed: it makes the scan
+/// incomplete and exits 3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanError {
+    /// `None` only when the account itself could not be identified.
+    pub account_id: Option<String>,
+    pub user_name: Option<String>,
+    pub access_key_id: Option<String>,
+    /// The IAM/STS operation, e.g. `ListAccessKeys`.
+    pub operation: String,
+    /// The service's error code (`Throttling`, `AccessDenied`) or the kind of transport
+    /// failure (`DispatchFailure`, `Timeout`).
+    pub code: String,
+    pub message: String,
+}

@@ -1,0 +1,11 @@
+//! `--format json`: the [`super::Report`] as one pretty-printed JSON object (schema in the
+//! README).
+
+use std::io::{self, Write};
+
+use super::Report;
+
+pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)
+}

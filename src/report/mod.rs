@@ -1,0 +1,259 @@
+//! Reports: one plain data type ([`Report`]) built once from the inventory, findings and
+//! gate, and one small renderer per format. Renderers only format; they never decide
+//! pass/fail (that is [`crate::exit::Gate`]) and no rule knows which formats exist.
+
+mod csv;
+mod json;
+mod table;
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::exit::Gate;
+use crate::model::{Inventory, KeyStatus, LastUsed, ScanError};
+use crate::rules::{days_between, Finding, RuleId, Severity};
+
+/// Bumped when a field is removed or changes meaning (adding fields does not bump it).
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+impl Format {
+    /// The format an `--output` file gets from its extension.
+    pub fn from_path(path: &Path) -> Result<Format, String> {
+        match path.extension().and_then(|ext| ext.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("csv") => Ok(Format::Csv),
+            Some("json") => Ok(Format::Json),
+            Some("txt") => Ok(Format::Table),
+            Some(other) => Err(format!(
+                "--output {}: unknown extension `.{other}` (expected .csv, .json or .txt)",
+                path.display()
+            )),
+            None => Err(format!(
+                "--output {}: no extension to choose a format from (expected .csv, .json or .txt)",
+                path.display()
+            )),
+        }
+    }
+
+    pub fn render(self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Format::Table => table::render(report, out),
+            Format::Csv => csv::render(report, out),
+            Format::Json => json::render(report, out),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    /// When this report was made.
+    pub generated_at: DateTime<Utc>,
+    /// The instant the rules were evaluated at.
+    pub as_of: DateTime<Utc>,
+    /// When the inventory was collected from IAM.
+    pub collected_at: DateTime<Utc>,
+    /// False when any call failed: the report then lacks data, see `errors`.
+    pub complete: bool,
+    pub accounts: Vec<AccountSummary>,
+    pub summary: Summary,
+    pub keys: Vec<KeyRow>,
+    pub findings: Vec<FindingRow>,
+    pub errors: Vec<ScanError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountSummary {
+    pub account_id: String,
+    pub users: usize,
+    pub keys: usize,
+    pub active_keys: usize,
+    pub findings: usize,
+    pub errors: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub accounts: usize,
+    pub users: usize,
+    pub keys: usize,
+    pub active_keys: usize,
+    pub findings: usize,
+    /// Findings per severity, every level present.
+    pub by_severity: BTreeMap<Severity, usize>,
+    pub fail_on: &'static str,
+    /// Findings at or above `fail_on`: these fail the run.
+    pub failing: usize,
+    pub errors: usize,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyRow {
+    pub account_id: String,
+    pub user_name: String,
+    pub access_key_id: String,
+    pub status: KeyStatus,
+    pub created: DateTime<Utc>,
+    pub age_days: i64,
+    /// `used`, `never` or `unknown` (the lookup failed; see `errors`).
+    pub last_used_state: &'static str,
+    /// Null when never used or unknown.
+    pub last_used: Option<DateTime<Utc>>,
+    pub last_used_service: Option<String>,
+    pub last_used_region: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingRow {
+    pub rule: RuleId,
+    pub severity: Severity,
+    pub account_id: String,
+    pub user_name: String,
+    /// Null only for a finding about a user; `key_ids` then lists the keys involved.
+    pub access_key_id: Option<String>,
+    pub key_ids: Vec<String>,
+    pub message: String,
+    pub key_status: Option<KeyStatus>,
+    pub key_created: Option<DateTime<Utc>>,
+    pub key_age_days: Option<i64>,
+    pub last_used_state: Option<&'static str>,
+    pub last_used: Option<DateTime<Utc>>,
+    pub last_used_service: Option<String>,
+    pub last_used_region: Option<String>,
+    pub days_since_last_use: Option<i64>,
+}
+
+fn last_used_state(last_used: &LastUsed) -> &'static str {
+    match last_used {
+        LastUsed::At { .. } => "used",
+        LastUsed::Never => "never",
+        LastUsed::Unknown => "unknown",
+    }
+}
+
+impl Report {
+    pub fn build(
+        inventory: &Inventory,
+        findings: &[Finding],
+        gate: &Gate,
+        as_of: DateTime<Utc>,
+        generated_at: DateTime<Utc>,
+    ) -> Report {
+        let keys: Vec<KeyRow> = inventory
+            .keys()
+            .map(|(account, user, key)| {
+                let (service, region) = match &key.last_used {
+                    LastUsed::At { service, region, .. } => (service.clone(), region.clone()),
+                    LastUsed::Never | LastUsed::Unknown => (None, None),
+                };
+                KeyRow {
+                    account_id: account.account_id.clone(),
+                    user_name: user.user_name.clone(),
+                    access_key_id: key.access_key_id.clone(),
+                    status: key.status,
+                    created: key.created,
+                    age_days: days_between(key.created, as_of),
+                    last_used_state: last_used_state(&key.last_used),
+                    last_used: key.last_used.date(),
+                    last_used_service: service,
+                    last_used_region: region,
+                }
+            })
+            .collect();
+
+        let findings: Vec<FindingRow> = findings
+            .iter()
+            .map(|finding| {
+                let key = finding.key.as_ref();
+                let last_used = key.and_then(|key| key.last_used.date());
+                let (service, region) = match key.map(|key| &key.last_used) {
+                    Some(LastUsed::At { service, region, .. }) => (service.clone(), region.clone()),
+                    _ => (None, None),
+                };
+                FindingRow {
+                    rule: finding.rule,
+                    severity: finding.severity,
+                    account_id: finding.account_id.clone(),
+                    user_name: finding.user_name.clone(),
+                    access_key_id: finding.access_key_id.clone(),
+                    key_ids: finding.key_ids.clone(),
+                    message: finding.message.clone(),
+                    key_status: key.map(|key| key.status),
+                    key_created: key.map(|key| key.created),
+                    key_age_days: key.map(|key| days_between(key.created, as_of)),
+                    last_used_state: key.map(|key| last_used_state(&key.last_used)),
+                    last_used,
+                    last_used_service: service,
+                    last_used_region: region,
+                    days_since_last_use: last_used.map(|date| days_between(date, as_of)),
+                }
+            })
+            .collect();
+
+        let accounts: Vec<AccountSummary> = inventory
+            .accounts
+            .iter()
+            .map(|account| AccountSummary {
+                account_id: account.account_id.clone(),
+                users: account.users.len(),
+                keys: account.users.iter().map(|user| user.keys.len()).sum(),
+                active_keys: keys
+                    .iter()
+                    .filter(|key| key.account_id == account.account_id && key.status == KeyStatus::Active)
+                    .count(),
+                findings: findings.iter().filter(|f| f.account_id == account.account_id).count(),
+                errors: inventory
+                    .errors
+                    .iter()
+                    .filter(|e| e.account_id.as_deref() == Some(account.account_id.as_str()))
+                    .count(),
+            })
+            .collect();
+
+        let mut by_severity: BTreeMap<Severity, usize> = Severity::ALL.iter().map(|&s| (s, 0)).collect();
+        for finding in &findings {
+            *by_severity.entry(finding.severity).or_default() += 1;
+        }
+        let summary = Summary {
+            accounts: accounts.len(),
+            users: accounts.iter().map(|a| a.users).sum(),
+            keys: keys.len(),
+            active_keys: keys.iter().filter(|key| key.status == KeyStatus::Active).count(),
+            findings: findings.len(),
+            by_severity,
+            fail_on: gate.fail_on.as_str(),
+            failing: gate.failing,
+            errors: inventory.errors.len(),
+            complete: gate.complete,
+        };
+
+        Report {
+            schema_version: REPORT_SCHEMA_VERSION,
+            generated_at,
+            as_of,
+            collected_at: inventory.collected_at,
+            complete: gate.complete,
+            accounts,
+            summary,
+            keys,
+            findings,
+            errors: inventory.errors.clone(),
+        }
+    }
+}
+
+/// Dates in tables and CSV: RFC 3339 in UTC, to the second.
+fn format_date(date: DateTime<Utc>) -> String {
+    date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,100 @@
+//! `--format table` (and `.txt` files): what a human reads. Findings, then failed calls if
+//! any, then a summary. Plain ASCII in Markdown table form, so it survives CI logs and pastes
+//! into tickets; it never depends on the terminal, so files and snapshots are stable.
+
+use std::io::{self, Write};
+
+use comfy_table::{presets, ContentArrangement, Table};
+
+use super::{format_date, Report};
+
+pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if report.findings.is_empty() {
+        writeln!(out, "No findings.")?;
+    } else {
+        let mut table =
+            new_table(["SEVERITY", "RULE", "ACCOUNT", "USER", "ACCESS KEY", "AGE", "LAST USED", "DETAIL"]);
+        for f in &report.findings {
+            let key = match &f.access_key_id {
+                Some(id) => id.clone(),
+                None => f.key_ids.join("\n"),
+            };
+            let last_used = match (f.last_used_state, f.last_used) {
+                (_, Some(date)) => {
+                    format!("{} ({}d ago)", format_date(date), f.days_since_last_use.unwrap_or_default())
+                }
+                (Some(state), None) => state.to_string(),
+                (None, None) => String::new(),
+            };
+            table.add_row([
+                f.severity.to_string(),
+                f.rule.to_string(),
+                f.account_id.clone(),
+                f.user_name.clone(),
+                key,
+                f.key_age_days.map(|d| format!("{d}d")).unwrap_or_default(),
+                last_used,
+                f.message.clone(),
+            ]);
+        }
+        writeln!(out, "{table}")?;
+    }
+
+    if !report.errors.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "FAILED CALLS (the data below is missing from this report):")?;
+        let mut table = new_table(["ACCOUNT", "USER", "ACCESS KEY", "OPERATION", "CODE", "MESSAGE"]);
+        for e in &report.errors {
+            table.add_row([
+                e.account_id.clone().unwrap_or_default(),
+                e.user_name.clone().unwrap_or_default(),
+                e.access_key_id.clone().unwrap_or_default(),
+                e.operation.clone(),
+                e.code.clone(),
+                e.message.clone(),
+            ]);
+        }
+        writeln!(out, "{table}")?;
+    }
+
+    let s = &report.summary;
+    let severities: Vec<String> =
+        s.by_severity.iter().rev().map(|(level, n)| format!("{n} {level}")).collect();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{} account(s), {} users, {} keys ({} active): {} findings ({}); {} at or above fail-on `{}`.",
+        s.accounts,
+        s.users,
+        s.keys,
+        s.active_keys,
+        s.findings,
+        severities.join(", "),
+        s.failing,
+        s.fail_on,
+    )?;
+    writeln!(
+        out,
+        "Evaluated as of {}; data collected {}.",
+        format_date(report.as_of),
+        format_date(report.collected_at)
+    )?;
+    if !s.complete {
+        writeln!(
+            out,
+            "SCAN INCOMPLETE: {} call(s) failed after retries; findings may be missing.",
+            s.errors
+        )?;
+    }
+    Ok(())
+}
+
+fn new_table<const N: usize>(header: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::ASCII_MARKDOWN)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .force_no_tty()
+        .set_header(header);
+    table
+}

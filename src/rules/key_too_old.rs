@@ -1,0 +1,63 @@
+//! `key-too-old`: an active access key older than `max-key-age-days` (default 90).
+//!
+//! Why: a long-lived key that leaked months ago is still valid today. Rotating on a fixed
+//! schedule bounds how long a leaked key stays useful. Example: a key created 120 days ago
+//! and still Active is flagged; the same key at exactly 90 days is not ("90 days or less").
+
+use super::{days_between, Context, Hit, Rule, RuleId, Severity, Threshold};
+use crate::model::User;
+
+pub(super) const RULE: Rule = Rule {
+    rule_id: RuleId::KeyTooOld,
+    id: "key-too-old",
+    default_severity: Severity::Medium,
+    threshold: Some(Threshold::MaxKeyAgeDays),
+    summary: "An active access key is older than max-key-age-days (default 90): rotate it.",
+    rationale: "A leaked long-lived key stays valid until someone rotates it; regular rotation bounds the damage window.",
+    standards: "CIS AWS Foundations 1.14; AWS Security Hub IAM.3",
+    check,
+};
+
+fn check(context: &Context, user: &User, hits: &mut Vec<Hit>) {
+    let limit = Context::days(context.thresholds.max_key_age_days);
+    for key in super::active_keys(user) {
+        if context.as_of - key.created > limit {
+            let age = days_between(key.created, context.as_of);
+            hits.push(Hit::key(
+                key,
+                format!(
+                    "active key is {age} days old (limit {} days); rotate it",
+                    context.thresholds.max_key_age_days
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::RULE;
+    use crate::model::{KeyStatus::*, LastUsed};
+    use chrono::Duration;
+
+    #[test]
+    fn flags_active_keys_strictly_older_than_the_limit() {
+        let mut at_limit_plus = key("PLUS1S", Active, 90, used(1));
+        at_limit_plus.created -= Duration::seconds(1);
+        let cases = [
+            ("young active key", key("K", Active, 10, used(1)), false),
+            ("exactly 90 days is still compliant", key("K", Active, 90, used(1)), false),
+            ("one second past 90 days", at_limit_plus, true),
+            ("120 days, never used", key("K", Active, 120, LastUsed::Never), true),
+            ("old but inactive is another rule's business", key("K", Inactive, 400, used(300)), false),
+            ("old active key with unknown last use", key("K", Active, 400, LastUsed::Unknown), true),
+            ("created in the future of as-of", key("K", Active, -5, LastUsed::Never), false),
+        ];
+        for (name, key, expected) in cases {
+            let id = key.access_key_id.clone();
+            let flagged = flagged(&RULE, &user(vec![key]));
+            assert_eq!(flagged == vec![id], expected, "{name}: {flagged:?}");
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! The rules engine: pure code. `(inventory, settings, as-of) -> findings`.
+//!
+//! Rules never touch the SDK, the clock or the output formats. Each rule lives in its own
+//! file as a documented function over one user; this module holds the registry (the one
+//! table of stable ids), severities, thresholds and the loop that applies them.
+
+mod inactive_key_kept;
+mod key_too_old;
+mod key_unused;
+mod two_active_keys;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{AccessKey, Inventory, KeyStatus, User};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] =
+        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::ALL
+            .into_iter()
+            .find(|level| level.as_str() == s)
+            .ok_or_else(|| format!("unknown severity `{s}` (expected info, low, medium, high or critical)"))
+    }
+}
+
+/// Stable rule ids. They appear in reports, configs and suppressions: never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleId {
+    KeyTooOld,
+    KeyUnused,
+    InactiveKeyKept,
+    TwoActiveKeys,
+}
+
+impl RuleId {
+    pub fn as_str(self) -> &'static str {
+        self.rule().id
+    }
+
+    pub fn rule(self) -> &'static Rule {
+        RULES.iter().find(|rule| rule.rule_id == self).expect("every RuleId has a row in RULES (tested)")
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RuleId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RULES.iter().find(|rule| rule.id == s).map(|rule| rule.rule_id).ok_or_else(|| {
+            let ids: Vec<&str> = RULES.iter().map(|rule| rule.id).collect();
+            format!("unknown rule `{s}` (known rules: {})", ids.join(", "))
+        })
+    }
+}
+
+/// Which threshold a rule reads; the names are the config keys and the flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threshold {
+    MaxKeyAgeDays,
+    UnusedDays,
+    InactiveGraceDays,
+    RotationWindowDays,
+}
+
+impl Threshold {
+    pub const ALL: [Threshold; 4] = [
+        Threshold::MaxKeyAgeDays,
+        Threshold::UnusedDays,
+        Threshold::InactiveGraceDays,
+        Threshold::RotationWindowDays,
+    ];
+
+    /// The config key under `[thresholds]`; the flag is the same name with `--`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Threshold::MaxKeyAgeDays => "max-key-age-days",
+            Threshold::UnusedDays => "unused-days",
+            Threshold::InactiveGraceDays => "inactive-grace-days",
+            Threshold::RotationWindowDays => "rotation-window-days",
+        }
+    }
+}
+
+/// Thresholds in whole days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Thresholds {
+    pub max_key_age_days: u32,
+    pub unused_days: u32,
+    pub inactive_grace_days: u32,
+    pub rotation_window_days: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { max_key_age_days: 90, unused_days: 45, inactive_grace_days: 30, rotation_window_days: 7 }
+    }
+}
+
+impl Thresholds {
+    pub fn get(&self, threshold: Threshold) -> u32 {
+        match threshold {
+            Threshold::MaxKeyAgeDays => self.max_key_age_days,
+            Threshold::UnusedDays => self.unused_days,
+            Threshold::InactiveGraceDays => self.inactive_grace_days,
+            Threshold::RotationWindowDays => self.rotation_window_days,
+        }
+    }
+
+    pub fn set(&mut self, threshold: Threshold, days: u32) {
+        match threshold {
+            Threshold::MaxKeyAgeDays => self.max_key_age_days = days,
+            Threshold::UnusedDays => self.unused_days = days,
+            Threshold::InactiveGraceDays => self.inactive_grace_days = days,
+            Threshold::RotationWindowDays => self.rotation_window_days = days,
+        }
+    }
+}
+
+/// A rule's configured level: off, or on at a severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleLevel {
+    Allow,
+    Severity(Severity),
+}
+
+impl RuleLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleLevel::Allow => "allow",
+            RuleLevel::Severity(severity) => severity.as_str(),
+        }
+    }
+}
+
+impl FromStr for RuleLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "allow" {
+            return Ok(RuleLevel::Allow);
+        }
+        s.parse()
+            .map(RuleLevel::Severity)
+            .map_err(|_| format!("unknown level `{s}` (expected allow, info, low, medium, high or critical)"))
+    }
+}
+
+/// Everything the engine needs besides the inventory and the instant.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleSettings {
+    pub thresholds: Thresholds,
+    /// Overrides of a rule's default severity, or `Allow` to turn it off.
+    pub levels: BTreeMap<RuleId, RuleLevel>,
+}
+
+impl RuleSettings {
+    pub fn level(&self, rule: RuleId) -> RuleLevel {
+        self.levels.get(&rule).copied().unwrap_or(RuleLevel::Severity(rule.rule().default_severity))
+    }
+}
+
+/// One row of the registry: a rule's stable id, its documentation and its check.
+pub struct Rule {
+    pub rule_id: RuleId,
+    pub id: &'static str,
+    pub default_severity: Severity,
+    pub threshold: Option<Threshold>,
+    /// One line: what it checks.
+    pub summary: &'static str,
+    /// Why it matters.
+    pub rationale: &'static str,
+    /// The controls it maps to.
+    pub standards: &'static str,
+    check: fn(&Context, &User, &mut Vec<Hit>),
+}
+
+/// The one table of rules, in the order `keyaudit rules` lists them.
+pub static RULES: &[Rule] =
+    &[key_too_old::RULE, key_unused::RULE, inactive_key_kept::RULE, two_active_keys::RULE];
+
+/// What a check sees besides the user.
+pub struct Context {
+    pub as_of: DateTime<Utc>,
+    pub thresholds: Thresholds,
+}
+
+impl Context {
+    fn days(days: u32) -> Duration {
+        Duration::days(i64::from(days))
+    }
+}
+
+/// What a check reports; the engine adds rule, severity, account and key details.
+struct Hit {
+    /// The key the finding is about, or `None` when it is about the user.
+    key: Option<AccessKey>,
+    /// For a user-level finding: the keys involved.
+    key_ids: Vec<String>,
+    message: String,
+}
+
+impl Hit {
+    fn key(key: &AccessKey, message: String) -> Hit {
+        Hit { key: Some(key.clone()), key_ids: vec![key.access_key_id.clone()], message }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule: RuleId,
+    pub severity: Severity,
+    pub account_id: String,
+    pub user_name: String,
+    /// `None` only for a finding about the user as a whole; `key_ids` then lists its keys.
+    pub access_key_id: Option<String>,
+    pub key_ids: Vec<String>,
+    pub message: String,
+    /// The key the finding is about, for reports' age and last-use columns.
+    #[serde(skip)]
+    pub key: Option<AccessKey>,
+}
+
+/// Whole days from `from` to `to`, rounded down (negative if `from` is later).
+pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_days()
+}
+
+/// Evaluates every enabled rule on every user. The result is sorted most severe first, then
+/// by account, user, key and rule, so reports are stable from run to run.
+pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<Utc>) -> Vec<Finding> {
+    let context = Context { as_of, thresholds: settings.thresholds };
+    let mut findings = Vec::new();
+    let mut hits = Vec::new();
+    for rule in RULES {
+        let RuleLevel::Severity(severity) = settings.level(rule.rule_id) else {
+            continue;
+        };
+        for account in &inventory.accounts {
+            for user in &account.users {
+                (rule.check)(&context, user, &mut hits);
+                findings.extend(hits.drain(..).map(|hit| Finding {
+                    rule: rule.rule_id,
+                    severity,
+                    account_id: account.account_id.clone(),
+                    user_name: user.user_name.clone(),
+                    access_key_id: hit.key.as_ref().map(|key| key.access_key_id.clone()),
+                    key_ids: hit.key_ids,
+                    message: hit.message,
+                    key: hit.key,
+                }));
+            }
+        }
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.account_id.cmp(&b.account_id))
+            .then_with(|| a.user_name.cmp(&b.user_name))
+            .then_with(|| a.access_key_id.cmp(&b.access_key_id))
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    findings
+}
+
+fn active_keys(user: &User) -> impl Iterator<Item = &AccessKey> {
+    user.keys.iter().filter(|key| key.status == KeyStatus::Active)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Builders for table-driven rule tests, all relative to one fixed instant.
+    use super::*;
+    use crate::model::LastUsed;
+
+    pub fn as_of() -> DateTime<Utc> {
+        "2026-06-01T12:00:00Z".parse().expect("valid instant")
+    }
+
+    pub fn days_ago(days: i64) -> DateTime<Utc> {
+        as_of() - Duration::days(days)
+    }
+
+    pub fn key(id: &str, status: KeyStatus, created_days_ago: i64, last_used: LastUsed) -> AccessKey {
+        AccessKey { access_key_id: id.to_string(), status, created: days_ago(created_days_ago), last_used }
+    }
+
+    pub fn used(days: i64) -> LastUsed {
+        LastUsed::At { date: days_ago(days), service: Some("s3".into()), region: Some("us-east-1".into()) }
+    }
+
+    pub fn user(keys: Vec<AccessKey>) -> User {
+        User {
+            user_name: "alice".into(),
+            path: "/".into(),
+            arn: "arn:aws:iam::111122223333:user/alice".into(),
+            created: days_ago(1000),
+            keys,
+        }
+    }
+
+    /// The ids of the keys (or, for user-level hits, "user") that `rule` flags.
+    pub fn flagged(rule: &Rule, user: &User) -> Vec<String> {
+        let context = Context { as_of: as_of(), thresholds: Thresholds::default() };
+        let mut hits = Vec::new();
+        (rule.check)(&context, user, &mut hits);
+        hits.into_iter()
+            .map(|hit| {
+                hit.key
+                    .map(|key| key.access_key_id)
+                    .unwrap_or_else(|| format!("user:{}", hit.key_ids.join("+")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use crate::model::{Account, LastUsed};
+
+    #[test]
+    fn rule_ids_are_unique_kebab_case_and_match_the_enum() {
+        let mut seen = std::collections::BTreeSet::new();
+        for rule in RULES {
+            assert!(seen.insert(rule.id), "duplicate rule id {}", rule.id);
+            assert_eq!(serde_json::to_value(rule.rule_id).unwrap(), rule.id);
+            assert!(rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert_eq!(rule.rule_id.as_str(), rule.id);
+            assert_eq!(rule.id.parse::<RuleId>().unwrap(), rule.rule_id);
+            assert!(!rule.summary.is_empty() && !rule.rationale.is_empty() && !rule.standards.is_empty());
+        }
+    }
+
+    #[test]
+    fn every_rule_is_documented_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        for rule in RULES {
+            assert!(readme.contains(&format!("`{}`", rule.id)), "README does not document {}", rule.id);
+        }
+    }
+
+    #[test]
+    fn unknown_rule_and_level_names_are_errors() {
+        assert!("key-old".parse::<RuleId>().unwrap_err().contains("key-too-old"));
+        assert!("severe".parse::<RuleLevel>().is_err());
+        assert_eq!("allow".parse::<RuleLevel>().unwrap(), RuleLevel::Allow);
+        assert_eq!("high".parse::<RuleLevel>().unwrap(), RuleLevel::Severity(Severity::High));
+    }
+
+    fn inventory() -> Inventory {
+        Inventory {
+            schema_version: 1,
+            collected_at: as_of(),
+            accounts: vec![Account {
+                account_id: "111122223333".into(),
+                users: vec![user(vec![
+                    key("AKIAOLDUNUSED", KeyStatus::Active, 200, LastUsed::Never),
+                    key("AKIAFRESH", KeyStatus::Active, 100, used(1)),
+                ])],
+            }],
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn engine_applies_levels_and_sorts_by_severity() {
+        let mut settings = RuleSettings::default();
+        settings.levels.insert(RuleId::KeyUnused, RuleLevel::Severity(Severity::Critical));
+        settings.levels.insert(RuleId::TwoActiveKeys, RuleLevel::Allow);
+        let findings = evaluate(&inventory(), &settings, as_of());
+        let got: Vec<(RuleId, Severity, Option<&str>)> =
+            findings.iter().map(|f| (f.rule, f.severity, f.access_key_id.as_deref())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (RuleId::KeyUnused, Severity::Critical, Some("AKIAOLDUNUSED")),
+                (RuleId::KeyTooOld, Severity::Medium, Some("AKIAFRESH")),
+                (RuleId::KeyTooOld, Severity::Medium, Some("AKIAOLDUNUSED")),
+            ]
+        );
+        assert!(findings.iter().all(|f| f.account_id == "111122223333" && f.user_name == "alice"));
+    }
+
+    #[test]
+    fn user_level_finding_lists_the_users_keys() {
+        let findings = evaluate(&inventory(), &RuleSettings::default(), as_of());
+        let two = findings.iter().find(|f| f.rule == RuleId::TwoActiveKeys).expect("two-active-keys finding");
+        assert_eq!(two.access_key_id, None);
+        assert_eq!(two.key_ids, vec!["AKIAOLDUNUSED", "AKIAFRESH"]);
+    }
+}

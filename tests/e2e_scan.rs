@@ -1,0 +1,268 @@
+//! End-to-end: the real `keyaudit` binary against moto's IAM server, seeded with users and
+//! backdated keys. Checks findings, every key listed once, files, exit codes, no secrets.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+use support::*;
+
+const AS_OF: &str = "2026-11-01T00:00:00Z";
+
+/// Names use every character IAM allows besides letters and digits: `+=,.@_-`.
+fn scenario() -> Value {
+    json!({"users": [
+        {"name": "alice", "path": "/eng/", "created": "2024-01-01T00:00:00Z", "keys": [
+            {"alias": "alice-ok", "created": "2026-09-01T00:00:00Z", "last_used": "2026-10-30T00:00:00Z", "service": "s3", "region": "eu-west-1"}]},
+        {"name": "bob", "keys": [
+            {"alias": "bob-old", "created": "2026-01-01T00:00:00Z", "last_used": "2026-10-30T00:00:00Z", "service": "sts", "region": "us-east-1"}]},
+        {"name": "ci+deploy@example.com", "path": "/service/", "keys": [
+            {"alias": "ci-never", "created": "2026-09-01T00:00:00Z", "last_used": null}]},
+        {"name": "svc.backup=nightly,eu_1-a", "path": "/service/", "keys": [
+            {"alias": "backup-inactive", "status": "Inactive", "created": "2026-05-01T00:00:00Z", "last_used": "2026-06-01T00:00:00Z", "service": "s3", "region": "eu-west-1"}]},
+        {"name": "erin", "keys": [
+            {"alias": "erin-1", "created": "2026-08-10T00:00:00Z", "last_used": "2026-10-31T00:00:00Z", "service": "ec2", "region": "us-west-2"},
+            {"alias": "erin-2", "created": "2026-09-15T00:00:00Z", "last_used": "2026-10-31T00:00:00Z", "service": "ec2", "region": "us-west-2"}]},
+        {"name": "frank", "keys": [
+            {"alias": "frank-old", "created": "2026-08-20T00:00:00Z", "last_used": "2026-10-31T00:00:00Z", "service": "lambda", "region": "us-east-1"},
+            {"alias": "frank-new", "created": "2026-10-29T00:00:00Z", "last_used": null}]},
+        {"name": "grace", "keys": []}
+    ]})
+}
+
+fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| Moto::start(&scenario()))
+}
+
+fn json_stdout(output: &std::process::Output) -> Value {
+    serde_json::from_str(&stdout(output))
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(output)))
+}
+
+/// (rule, user, key id or "-") for each finding.
+fn finding_set(report: &Value) -> BTreeSet<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["user_name"].as_str().unwrap().to_string(),
+                f["access_key_id"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn expected_findings(moto: &Moto) -> BTreeSet<(String, String, String)> {
+    [
+        ("key-too-old", "bob", moto.key("bob-old")),
+        ("key-unused", "ci+deploy@example.com", moto.key("ci-never")),
+        ("inactive-key-kept", "svc.backup=nightly,eu_1-a", moto.key("backup-inactive")),
+        ("two-active-keys", "erin", "-"),
+    ]
+    .into_iter()
+    .map(|(rule, user, key)| (rule.to_string(), user.to_string(), key.to_string()))
+    .collect()
+}
+
+#[test]
+fn scan_flags_exactly_the_expected_keys_and_lists_every_key_once() {
+    let moto = moto();
+    let dir = temp_dir();
+    let output = keyaudit(
+        dir.path(),
+        Some(&moto.endpoint),
+        &[
+            "scan",
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+            "--output",
+            "r.csv",
+            "--output",
+            "r.txt",
+            "--save-inventory",
+            "inv.json",
+        ],
+    );
+    assert_exit(&output, 1);
+    let report = json_stdout(&output);
+
+    assert_eq!(finding_set(&report), expected_findings(moto));
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["account_id"] == moto.account_id.as_str()));
+    let two = report["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "two-active-keys").unwrap();
+    let two_ids: BTreeSet<&str> =
+        two["key_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(two_ids, BTreeSet::from([moto.key("erin-1"), moto.key("erin-2")]));
+
+    // every key exactly once, with its last use
+    let keys = report["keys"].as_array().unwrap();
+    let ids: Vec<&str> = keys.iter().map(|k| k["access_key_id"].as_str().unwrap()).collect();
+    let unique: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "a key listed twice: {ids:?}");
+    assert_eq!(unique, moto.keys.values().map(String::as_str).collect());
+    let alice = keys.iter().find(|k| k["access_key_id"] == moto.key("alice-ok")).unwrap();
+    assert_eq!(alice["last_used"], "2026-10-30T00:00:00Z");
+    assert_eq!(alice["last_used_service"], "s3");
+    assert_eq!(alice["last_used_region"], "eu-west-1");
+    let never = keys.iter().find(|k| k["access_key_id"] == moto.key("ci-never")).unwrap();
+    assert_eq!((never["last_used"].clone(), never["last_used_state"].clone()), (Value::Null, json!("never")));
+    assert_eq!(report["summary"]["users"], 7);
+    assert_eq!(report["summary"]["keys"], 8);
+    assert_eq!(report["complete"], true);
+    assert_eq!(report["errors"], json!([]));
+
+    // The CSV file has the same findings, and user names round-trip exactly.
+    let mut csv = csv::Reader::from_path(dir.path().join("r.csv")).expect("csv");
+    let header = csv.headers().unwrap().clone();
+    let column =
+        |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("column {name}"));
+    let rows: BTreeSet<(String, String, String)> = csv
+        .records()
+        .map(|r| {
+            let r = r.expect("csv row");
+            let key = r[column("access_key_id")].to_string();
+            (
+                r[column("rule")].to_string(),
+                r[column("user_name")].to_string(),
+                if key.is_empty() { "-".into() } else { key },
+            )
+        })
+        .collect();
+    assert_eq!(rows, expected_findings(moto));
+
+    let table = read(dir.path().join("r.txt"));
+    assert!(table.contains(moto.key("bob-old")) && table.contains("4 findings"), "{table}");
+
+    // The saved inventory evaluates offline to the same findings.
+    let offline = keyaudit(
+        dir.path(),
+        None,
+        &["scan", "--inventory", "inv.json", "--as-of", AS_OF, "--format", "json"],
+    );
+    assert_exit(&offline, 1);
+    assert_eq!(finding_set(&json_stdout(&offline)), expected_findings(moto));
+
+    // No secret, neither the caller's nor any key's, anywhere we wrote.
+    let mut everything = stdout(&output) + &stderr(&output) + &table;
+    for file in ["r.csv", "inv.json"] {
+        everything += &read(dir.path().join(file));
+    }
+    for secret in moto.secrets.iter().map(String::as_str).chain([TEST_SECRET]) {
+        assert!(!everything.contains(secret), "a secret leaked");
+    }
+}
+
+#[test]
+fn fail_on_never_exits_0_and_fail_on_high_ignores_medium_findings() {
+    let moto = moto();
+    let dir = temp_dir();
+    for level in ["never", "high"] {
+        let output =
+            keyaudit(dir.path(), Some(&moto.endpoint), &["scan", "--as-of", AS_OF, "--fail-on", level]);
+        assert_exit(&output, 0);
+        assert!(stdout(&output).contains("4 findings"), "{level}: {}", stdout(&output));
+    }
+}
+
+#[test]
+fn thresholds_from_the_config_file_and_flags_change_the_findings() {
+    let moto = moto();
+    let dir = temp_dir();
+    // bob's key is 304 days old; alice's 61: a 30-day limit catches both, and turning
+    // the other rules off leaves only key-too-old.
+    std::fs::write(
+        dir.path().join("keyaudit.toml"),
+        "[thresholds]\nmax-key-age-days = 30\n[rules]\nkey-unused = \"allow\"\ninactive-key-kept = \"allow\"\ntwo-active-keys = \"allow\"\n",
+    )
+    .unwrap();
+    let output = keyaudit(dir.path(), Some(&moto.endpoint), &["scan", "--as-of", AS_OF, "--format", "json"]);
+    assert_exit(&output, 1);
+    let users: BTreeSet<String> =
+        finding_set(&json_stdout(&output)).into_iter().map(|(_, user, _)| user).collect();
+    assert_eq!(
+        users,
+        BTreeSet::from(["alice", "bob", "ci+deploy@example.com", "erin", "frank"].map(String::from))
+    );
+
+    // A flag beats the file.
+    let output = keyaudit(
+        dir.path(),
+        Some(&moto.endpoint),
+        &["scan", "--as-of", AS_OF, "--format", "json", "--max-key-age-days", "200"],
+    );
+    assert_exit(&output, 1);
+    let users: BTreeSet<String> =
+        finding_set(&json_stdout(&output)).into_iter().map(|(_, user, _)| user).collect();
+    assert_eq!(users, BTreeSet::from(["bob".to_string()]));
+}
+
+#[test]
+fn endpoint_flag_works_like_the_environment_variable() {
+    let moto = moto();
+    let dir = temp_dir();
+    let output = keyaudit(
+        dir.path(),
+        None,
+        &[
+            "scan",
+            "--endpoint-url",
+            &moto.endpoint,
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+            "--concurrency",
+            "1",
+        ],
+    );
+    assert_exit(&output, 1);
+    assert_eq!(finding_set(&json_stdout(&output)), expected_findings(moto));
+}
+
+#[test]
+fn without_as_of_the_scan_evaluates_at_collection_time() {
+    let moto = moto();
+    let dir = temp_dir();
+    let output =
+        keyaudit(dir.path(), Some(&moto.endpoint), &["scan", "--format", "json", "--fail-on", "never"]);
+    assert_exit(&output, 0);
+    let report = json_stdout(&output);
+    assert_eq!(report["as_of"], report["collected_at"]);
+    // Everything seeded is in the past, so at least the AS_OF findings hold now.
+    assert!(finding_set(&report).is_superset(&expected_findings(moto)));
+}
+
+#[test]
+fn a_closed_port_is_a_failed_scan_exit_3_with_an_incomplete_report() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }; // dropped: nothing listens there now
+    let dir = temp_dir();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let output = keyaudit(
+        dir.path(),
+        Some(&endpoint),
+        &["scan", "--max-attempts", "2", "--format", "json", "--output", "r.csv"],
+    );
+    assert_exit(&output, 3);
+    let report = json_stdout(&output);
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["errors"][0]["operation"], "GetCallerIdentity");
+    assert_eq!(report["errors"][0]["code"], "DispatchFailure");
+    assert!(stderr(&output).contains("scan incomplete"), "{}", stderr(&output));
+    let csv = read(dir.path().join("r.csv"));
+    assert!(csv.contains("scan-error") && csv.contains("GetCallerIdentity"), "{csv}");
+    assert!(!stdout(&output).contains(TEST_SECRET) && !stderr(&output).contains(TEST_SECRET));
+}

@@ -1,0 +1,130 @@
+//! Test support: a moto IAM server seeded from a scenario, and a runner for the real binary.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The caller's credentials in every test; they must never appear in any output.
+pub const TEST_ACCESS_KEY_ID: &str = "AKIAKEYAUDITTESTER01";
+pub const TEST_SECRET: &str = "keyaudit-test-secret-must-never-be-printed-0001";
+
+/// moto's IAM (and STS) on 127.0.0.1, seeded by `tests/support/moto_fixture.py`.
+/// Stopped when dropped (its stdin closes; the process is also killed).
+pub struct Moto {
+    pub endpoint: String,
+    pub account_id: String,
+    /// Scenario alias -> the access key id moto generated.
+    pub keys: HashMap<String, String>,
+    /// Every SecretAccessKey moto handed out while seeding.
+    pub secrets: Vec<String>,
+    child: Child,
+    _stdin: ChildStdin,
+    _scenario: tempfile::NamedTempFile,
+}
+
+impl Moto {
+    pub fn start(scenario: &Value) -> Moto {
+        let python = std::env::var("KEYAUDIT_TEST_PYTHON").unwrap_or_else(|_| {
+            panic!(
+                "KEYAUDIT_TEST_PYTHON is not set: the end-to-end tests need a Python with moto[server]. \
+                 Run scripts/test, which creates one."
+            )
+        });
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(scenario.to_string().as_bytes()).expect("write scenario");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_fixture.py");
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .arg(file.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("read fixture");
+        let ready: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("moto fixture did not start (got {line:?}): {e}"));
+        Moto {
+            endpoint: ready["endpoint"].as_str().expect("endpoint").to_string(),
+            account_id: ready["account_id"].as_str().expect("account").to_string(),
+            keys: serde_json::from_value(ready["keys"].clone()).expect("keys"),
+            secrets: serde_json::from_value(ready["secrets"].clone()).expect("secrets"),
+            child,
+            _stdin: stdin,
+            _scenario: file,
+        }
+    }
+
+    pub fn key(&self, alias: &str) -> &str {
+        self.keys.get(alias).unwrap_or_else(|| panic!("no key {alias}"))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `keyaudit ARGS` in `dir` with a clean AWS environment: test credentials, no
+/// profile files, no IMDS, the endpoint (if any) through the SDK's own variable.
+pub fn keyaudit(dir: &Path, endpoint: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyaudit"));
+    command.current_dir(dir).args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RUST_BACKTRACE", "1"); // a panic would show a backtrace: tests assert there is none
+    if let Some(endpoint) = endpoint {
+        command.env("AWS_ENDPOINT_URL", endpoint);
+    }
+    command.output().expect("run keyaudit")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("utf-8 stdout")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("utf-8 stderr")
+}
+
+/// Asserts the exit code, showing stdout and stderr when it is wrong.
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "exit code\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(output),
+        stderr(output)
+    );
+    let err = stderr(output);
+    assert!(!err.contains("panicked") && !err.contains("stack backtrace"), "panic: {err}");
+}
+
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+pub fn read(path: PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}

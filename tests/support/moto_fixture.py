@@ -1,0 +1,94 @@
+"""Start moto's IAM server on 127.0.0.1, seed it from a scenario, backdate keys, then wait.
+
+keyaudit's end-to-end tests run the real binary against a real third-party IAM
+implementation. moto has no clock API, so this helper runs moto in-process
+(ThreadedMotoServer) where it can reach the backend objects and set each key's
+`create_date` and `last_used`, which IAM itself would have recorded over months.
+
+Users and keys are created through the IAM Query API (boto3 against the server), exactly as a
+client would; only the timestamps are edited in the backend.
+
+Usage: python moto_fixture.py SCENARIO.json
+Prints one JSON line on stdout once the server is ready:
+  {"endpoint": "http://127.0.0.1:PORT", "account_id": "...", "keys": {alias: key_id},
+   "secrets": [every SecretAccessKey created, so tests can prove none leaks]}
+and serves until stdin is closed (the test process exiting closes it).
+
+Scenario: {"users": [{"name": "alice", "path": "/eng/", "created": "2024-01-01T00:00:00Z",
+  "keys": [{"alias": "a1", "status": "Active", "created": "2026-01-01T00:00:00Z",
+            "last_used": "2026-10-30T00:00:00Z" | null, "service": "s3", "region": "eu-west-1"}]}]}
+"""
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+import boto3
+from moto.iam.models import AccessKeyLastUsed, iam_backends
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+ACCOUNT_ID = "123456789012"
+
+
+def naive_utc(text):
+    """moto keeps naive UTC datetimes; parse an RFC 3339 instant into one."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def main():
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        scenario = json.load(handle)
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log in test output
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIAFIXTURESEEDER000",
+        aws_secret_access_key="fixture-seeder-secret",
+    )
+    backend = iam_backends[ACCOUNT_ID]["global"]
+
+    keys, secrets = {}, []
+    for user in scenario.get("users", []):
+        iam.create_user(UserName=user["name"], Path=user.get("path", "/"))
+        if "created" in user:
+            backend.users[user["name"]].create_date = naive_utc(user["created"])
+        for spec in user.get("keys", []):
+            created = iam.create_access_key(UserName=user["name"])["AccessKey"]
+            key_id = created["AccessKeyId"]
+            secrets.append(created["SecretAccessKey"])
+            keys[spec["alias"]] = key_id
+            if spec.get("status", "Active") != "Active":
+                iam.update_access_key(
+                    UserName=user["name"], AccessKeyId=key_id, Status=spec["status"]
+                )
+            key = backend.access_keys[key_id]
+            if "created" in spec:
+                key.create_date = naive_utc(spec["created"])
+            if spec.get("last_used"):
+                key.last_used = AccessKeyLastUsed(
+                    timestamp=naive_utc(spec["last_used"]),
+                    service=spec.get("service", "iam"),
+                    region=spec.get("region", "us-east-1"),
+                )
+
+    print(
+        json.dumps(
+            {"endpoint": endpoint, "account_id": ACCOUNT_ID, "keys": keys, "secrets": secrets}
+        ),
+        flush=True,
+    )
+    sys.stdin.read()  # serve until the test closes our stdin (or exits)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
