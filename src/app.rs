@@ -8,10 +8,13 @@ use std::time::Duration;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{RulesArgs, RulesFormat, ScanPlan, Source, UsageError};
+use crate::cli::{KeysCommand, RulesArgs, RulesFormat, ScanPlan, SecretArgs, Source, UsageError};
 use crate::exit::{ExitStatus, Gate};
-use crate::model::{Inventory, INVENTORY_SCHEMA_VERSION};
-use crate::report::{Format, Report};
+use crate::keys::{
+    plan_create, plan_delete, plan_rotate, plan_set_status, KeyOps, OpError, SecretSink, Step,
+};
+use crate::model::{Inventory, KeyStatus, INVENTORY_SCHEMA_VERSION};
+use crate::report::{render_keys, Format, KeyRow, Report};
 use crate::rules::{evaluate, RuleId, RULES};
 use crate::{config, crawl};
 
@@ -53,10 +56,7 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
             parse_inventory(&format!("--inventory {}", path.display()), &text)?
         }
         Source::Live { connect, crawl, progress } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))?;
+            let runtime = runtime()?;
             let bar = progress_bar(*progress);
             let inventory = runtime.block_on(async {
                 let connection = crawl::connect(connect).await;
@@ -199,4 +199,154 @@ fn progress_bar(enabled: bool) -> Bar {
     }
     bar.enable_steady_tick(Duration::from_millis(120));
     Bar(bar)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
+fn op_error(context: &str, error: OpError) -> AppError {
+    match error {
+        OpError::Refused(refusal) => usage(format!("{context}: {refusal}")),
+        OpError::Failed(_) => AppError::Runtime(format!("{context}: {error}")),
+    }
+}
+
+/// Where a new secret will go, checked before any call so a refusal changes nothing.
+enum SecretDestination {
+    File(std::path::PathBuf),
+    Stdout,
+}
+
+fn secret_destination(args: &SecretArgs) -> Result<SecretDestination, AppError> {
+    match (&args.secret_file, args.show_secret) {
+        (Some(path), _) => {
+            if path.exists() {
+                return Err(usage(format!(
+                    "--secret-file {}: the file exists; keyaudit never overwrites a secret file",
+                    path.display()
+                )));
+            }
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
+                return Err(usage(format!("--secret-file {}: directory {} does not exist", path.display(), parent.display())));
+            }
+            Ok(SecretDestination::File(path.clone()))
+        }
+        (None, true) => Ok(SecretDestination::Stdout),
+        (None, false) => Err(usage(
+            "a new key's secret is shown exactly once, so keyaudit needs to know where it goes: pass --secret-file PATH \
+             (a new file, mode 0600) or --show-secret (stdout); nothing changed"
+                .to_string(),
+        )),
+    }
+}
+
+/// Asks on the terminal; only called when stdin and stderr are terminals.
+fn confirm(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = io::stderr().flush();
+    let mut answer = String::new();
+    io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+fn interactive() -> bool {
+    io::stdin().is_terminal() && io::stderr().is_terminal()
+}
+
+pub fn keys(command: KeysCommand) -> Result<ExitStatus, AppError> {
+    runtime()?.block_on(run_keys(command))
+}
+
+async fn run_keys(command: KeysCommand) -> Result<ExitStatus, AppError> {
+    let (name, target, dry_run, yes) = match &command {
+        KeysCommand::List { target, .. } => ("keys list", target, false, true),
+        KeysCommand::Create { target, dry_run, .. } => ("keys create", target, *dry_run, true),
+        KeysCommand::Deactivate { target, dry_run, .. } => ("keys deactivate", target, *dry_run, true),
+        KeysCommand::Activate { target, dry_run, .. } => ("keys activate", target, *dry_run, true),
+        KeysCommand::Delete { target, dry_run, yes, .. } => ("keys delete", target, *dry_run, *yes),
+        KeysCommand::Rotate { target, dry_run, yes, .. } => ("keys rotate", target, *dry_run, *yes),
+    };
+    let destination = match &command {
+        KeysCommand::Create { secret, .. } | KeysCommand::Rotate { secret, .. } => {
+            Some(secret_destination(secret)?)
+        }
+        _ => None,
+    };
+    let user = target.user.as_str();
+    let connection = crawl::connect(&target.connect.clone().into()).await;
+    let ops = KeyOps::new(&connection).await.map_err(|e| op_error(name, e))?;
+    let keys = ops.list(user).await.map_err(|e| op_error(name, e))?;
+
+    let planned = match &command {
+        KeysCommand::List { format, .. } => {
+            let now = Utc::now();
+            let rows: Vec<KeyRow> =
+                keys.iter().map(|key| KeyRow::new(&ops.account_id, user, key, now)).collect();
+            let mut out = Vec::new();
+            render_keys(*format, &rows, &mut out)
+                .map_err(|e| AppError::Runtime(format!("rendering: {e}")))?;
+            write_stdout(&out)?;
+            return Ok(ExitStatus::Clean);
+        }
+        KeysCommand::Create { .. } => plan_create(user, &keys),
+        KeysCommand::Deactivate { key, .. } => plan_set_status(user, &keys, key, KeyStatus::Inactive),
+        KeysCommand::Activate { key, .. } => plan_set_status(user, &keys, key, KeyStatus::Active),
+        KeysCommand::Delete { key, force, .. } => plan_delete(user, &keys, key, *force),
+        KeysCommand::Rotate { delete_inactive, keep_old_active, .. } => {
+            plan_rotate(user, &keys, *delete_inactive, *keep_old_active)
+        }
+    };
+    let steps = planned.map_err(|refusal| usage(format!("{name}: {refusal}")))?;
+
+    let mut out = String::new();
+    if steps.is_empty() {
+        out.push_str("nothing to do: the key is already in that state\n");
+    }
+    if dry_run {
+        for step in &steps {
+            out.push_str(&format!("dry run: would {} (account {})\n", step.describe(user), ops.account_id));
+        }
+        write_stdout(out.as_bytes())?;
+        return Ok(ExitStatus::Clean);
+    }
+    let deletes: Vec<String> =
+        steps.iter().filter(|s| matches!(s, Step::Delete(_))).map(|s| s.describe(user)).collect();
+    if !deletes.is_empty() && !yes && interactive() && !confirm(&format!("{}?", deletes.join("; "))) {
+        return Err(usage(format!("{name}: not confirmed; nothing changed")));
+    }
+
+    let mut sink = match destination {
+        Some(SecretDestination::File(path)) if steps.contains(&Step::Create) => {
+            Some(SecretSink::create_file(&path).map_err(|refusal| usage(format!("{name}: {refusal}")))?)
+        }
+        Some(SecretDestination::Stdout) if steps.contains(&Step::Create) => Some(SecretSink::Stdout),
+        _ => None,
+    };
+    let mut done = Vec::new();
+    for step in &steps {
+        match ops.apply(user, step, &mut sink).await {
+            Ok(line) => {
+                write_stdout(format!("{line}\n").as_bytes())?;
+                done.push(step.describe(user));
+            }
+            Err(error) => {
+                if let Some(sink) = sink.take() {
+                    sink.discard();
+                }
+                let before = if done.is_empty() {
+                    "nothing was changed".to_string()
+                } else {
+                    format!("already done: {}", done.join("; "))
+                };
+                return Err(op_error(
+                    &format!("{name}: could not {} ({before})", step.describe(user)),
+                    error,
+                ));
+            }
+        }
+    }
+    Ok(ExitStatus::Clean)
 }

@@ -32,6 +32,103 @@ pub enum Command {
     Scan(Box<ScanArgs>),
     /// List the rules with their ids, default severities, thresholds and documentation.
     Rules(RulesArgs),
+    /// Manage one user's access keys: list, create, deactivate, activate, delete, rotate.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// The user's keys with status, age and last use.
+    List {
+        #[command(flatten)]
+        target: UserTarget,
+        /// `table`, `csv` or `json`.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Create a key. The secret goes only where you say: --secret-file or --show-secret.
+    Create {
+        #[command(flatten)]
+        target: UserTarget,
+        #[command(flatten)]
+        secret: SecretArgs,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Deactivate a key (it stops working; reactivate it if something breaks).
+    Deactivate {
+        #[command(flatten)]
+        target: UserTarget,
+        #[arg(long, value_name = "ID")]
+        key: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Reactivate an inactive key.
+    Activate {
+        #[command(flatten)]
+        target: UserTarget,
+        #[arg(long, value_name = "ID")]
+        key: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete a key for good. Inactive keys only, unless --force.
+    Delete {
+        #[command(flatten)]
+        target: UserTarget,
+        #[arg(long, value_name = "ID")]
+        key: String,
+        /// Delete even an active key.
+        #[arg(long)]
+        force: bool,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Create a new key and deactivate the old one (never deletes an active key).
+    Rotate {
+        #[command(flatten)]
+        target: UserTarget,
+        #[command(flatten)]
+        secret: SecretArgs,
+        /// Leave the old key active for a cut-over window (deactivate it later).
+        #[arg(long)]
+        keep_old_active: bool,
+        /// At the two-key limit, delete an inactive key to free a slot (never an active one).
+        #[arg(long)]
+        delete_inactive: bool,
+        /// Do not ask for confirmation on a terminal before deleting.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// The user whose keys a `keys` command works on, and how to reach IAM.
+#[derive(Debug, Clone, Args)]
+pub struct UserTarget {
+    /// The IAM user name.
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Where a new secret access key goes. One of the two is required: keyaudit never prints a
+/// secret unless asked to.
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// Write the new key and its secret to this new file (mode 0600; never overwritten).
+    #[arg(long, value_name = "PATH", conflicts_with = "show_secret")]
+    pub secret_file: Option<PathBuf>,
+    /// Print the secret on stdout (it is shown once and cannot be retrieved again).
+    #[arg(long)]
+    pub show_secret: bool,
 }
 
 #[derive(Debug, Args)]
@@ -46,21 +143,11 @@ pub struct ScanArgs {
     #[arg(long, value_name = "PATH", help_heading = "Input")]
     pub save_inventory: Option<PathBuf>,
 
-    /// AWS profile name (else the standard credential chain: env, profile, SSO, IMDS).
-    #[arg(long, help_heading = "Connection")]
-    pub profile: Option<String>,
-    /// Region for signing (IAM is global; defaults to the configured region, else us-east-1).
-    #[arg(long, help_heading = "Connection")]
-    pub region: Option<String>,
-    /// Send IAM and STS calls to this endpoint (AWS_ENDPOINT_URL[_IAM] work too).
-    #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "Connection")]
-    pub endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// Most IAM calls in flight at once.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), help_heading = "Connection")]
     pub concurrency: u16,
-    /// Attempts per call (first try included) before a call is recorded as failed.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Connection")]
-    pub max_attempts: u32,
     /// No progress bar (it is only shown when stderr is a terminal anyway).
     #[arg(long, help_heading = "Connection")]
     pub no_progress: bool,
@@ -99,6 +186,34 @@ pub struct ScanArgs {
     /// repeatable.
     #[arg(long, value_name = "PATH", help_heading = "Output")]
     pub output: Vec<PathBuf>,
+}
+
+/// How to reach AWS; shared by every subcommand that calls it.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// AWS profile name (else the standard credential chain: env, profile, SSO, IMDS).
+    #[arg(long, help_heading = "Connection")]
+    pub profile: Option<String>,
+    /// Region for signing (IAM is global; defaults to the configured region, else us-east-1).
+    #[arg(long, help_heading = "Connection")]
+    pub region: Option<String>,
+    /// Send IAM and STS calls to this endpoint (AWS_ENDPOINT_URL[_IAM] work too).
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "Connection")]
+    pub endpoint_url: Option<String>,
+    /// Attempts per call (first try included) before a call is recorded as failed.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Connection")]
+    pub max_attempts: u32,
+}
+
+impl From<ConnectArgs> for ConnectOptions {
+    fn from(args: ConnectArgs) -> ConnectOptions {
+        ConnectOptions {
+            profile: args.profile,
+            region: args.region,
+            endpoint_url: args.endpoint_url,
+            max_attempts: args.max_attempts,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -182,12 +297,7 @@ impl ScanArgs {
             Source::File(path)
         } else {
             Source::Live {
-                connect: ConnectOptions {
-                    profile: self.profile,
-                    region: self.region,
-                    endpoint_url: self.endpoint_url,
-                    max_attempts: self.max_attempts,
-                },
+                connect: self.connect.into(),
                 crawl: CrawlOptions { concurrency: usize::from(self.concurrency) },
                 progress: !self.no_progress,
             }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod crawl;
 pub mod exit;
+pub mod keys;
 pub mod model;
 pub mod report;
 pub mod rules;

@@ -14,6 +14,11 @@ fn main() -> ExitCode {
             let _ = error.print();
             return ExitStatus::Clean.into();
         }
+        Err(error) if error.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `keyaudit` alone: the help is the useful answer, but it is still not a run.
+            let _ = error.print();
+            return ExitStatus::Usage.into();
+        }
         Err(error) => {
             eprintln!("keyaudit: {}", one_line(&error));
             return ExitStatus::Usage.into();
@@ -22,6 +27,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => args.into_plan().map_err(Into::into).and_then(keyaudit::app::scan),
         Command::Rules(args) => keyaudit::app::rules(args),
+        Command::Keys(command) => keyaudit::app::keys(command),
     };
     match result {
         Ok(status) => status.into(),

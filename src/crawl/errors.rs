@@ -1,6 +1,8 @@
 //! SDK errors -> [`ScanError`] rows.
 
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::error::Error;
+
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
 use crate::model::ScanError;
 
@@ -12,7 +14,7 @@ pub(crate) fn scan_error<E, R>(
     error: &SdkError<E, R>,
 ) -> ScanError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + Error + 'static,
     R: std::fmt::Debug,
 {
     let code = match error {
@@ -24,12 +26,10 @@ where
         _ => "Unknown".to_string(),
     };
     let message = match error {
-        SdkError::ServiceError(context) => context
-            .err()
-            .message()
-            .map(str::to_string)
-            .unwrap_or_else(|| DisplayErrorContext(error).to_string()),
-        _ => DisplayErrorContext(error).to_string(),
+        SdkError::ServiceError(context) => {
+            context.err().message().map(str::to_string).unwrap_or_else(|| cause_chain(error))
+        }
+        _ => cause_chain(error),
     };
     ScanError {
         account_id: account_id.map(str::to_string),
@@ -37,6 +37,27 @@ where
         access_key_id: access_key_id.map(str::to_string),
         operation: operation.to_string(),
         code,
-        message,
+        // One line, so it reads in a table cell, a CSV field and a log line alike.
+        message: message
+            .split('\n')
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
     }
+}
+
+/// Each cause's Display, outermost first, without the Debug dumps `DisplayErrorContext`
+/// adds: "dispatch failure: io error: ...: Connection refused (os error 111)".
+fn cause_chain(error: &dyn Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    parts.join(": ")
 }

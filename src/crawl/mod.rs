@@ -10,8 +10,8 @@ mod client;
 mod errors;
 
 pub use client::{connect, ConnectOptions, Connection};
-
-use std::sync::Arc;
+pub(crate) use errors::scan_error;
+pub(crate) use std::sync::Arc;
 
 use aws_sdk_iam::types::{StatusType, User as IamUser};
 use aws_sdk_iam::Client as IamClient;
@@ -22,7 +22,6 @@ use tokio::sync::Semaphore;
 use crate::model::{
     AccessKey, Account, Inventory, KeyStatus, LastUsed, ScanError, User, INVENTORY_SCHEMA_VERSION,
 };
-use errors::scan_error;
 
 /// How hard to crawl.
 #[derive(Debug, Clone)]
@@ -126,26 +125,59 @@ async fn crawl_user(
     user: IamUser,
     permits: &Semaphore,
 ) -> (Option<User>, Vec<ScanError>) {
-    let user_name = user.user_name().to_string();
+    let (keys, errors) = user_keys(iam, account, user.user_name(), permits).await;
+    let user = User {
+        path: user.path().to_string(),
+        arn: user.arn().to_string(),
+        created: to_chrono(user.create_date()),
+        user_name: user.user_name().to_string(),
+        keys,
+    };
+    (Some(user), errors)
+}
+
+/// One user's keys with their last use (ListAccessKeys, then GetAccessKeyLastUsed per key),
+/// oldest first. Failed calls come back as errors, never as missing keys.
+pub async fn user_keys(
+    iam: &IamClient,
+    account: &str,
+    user_name: &str,
+    permits: &Semaphore,
+) -> (Vec<AccessKey>, Vec<ScanError>) {
     let mut errors = Vec::new();
     let listed = {
         let _permit = permits.acquire().await;
-        iam.list_access_keys().user_name(&user_name).into_paginator().items().send().try_collect().await
+        iam.list_access_keys().user_name(user_name).into_paginator().items().send().try_collect().await
     };
     let metadata = match listed {
         Ok(metadata) => metadata,
         Err(error) => {
-            errors.push(scan_error(Some(account), Some(&user_name), None, "ListAccessKeys", &error));
+            errors.push(scan_error(Some(account), Some(user_name), None, "ListAccessKeys", &error));
             Vec::new()
         }
     };
 
-    let user_name = user_name.as_str();
-    let lookups = metadata.into_iter().map(|meta| async move {
-        let access_key_id = meta.access_key_id().unwrap_or_default().to_string();
+    let mut listed_keys = Vec::new();
+    for meta in &metadata {
+        match KeyMetadata::from_sdk(meta) {
+            Ok(key) => listed_keys.push(key),
+            // Not plausible from IAM, but a key we cannot identify or date must not be
+            // guessed at: record it, and the scan is incomplete.
+            Err(missing) => errors.push(ScanError {
+                account_id: Some(account.to_string()),
+                user_name: Some(user_name.to_string()),
+                access_key_id: meta.access_key_id().map(str::to_string),
+                operation: "ListAccessKeys".into(),
+                code: "MalformedResponse".into(),
+                message: format!("access key metadata without {missing}"),
+            }),
+        }
+    }
+
+    let lookups = listed_keys.into_iter().map(|key| async move {
         let used = {
             let _permit = permits.acquire().await;
-            iam.get_access_key_last_used().access_key_id(&access_key_id).send().await
+            iam.get_access_key_last_used().access_key_id(&key.access_key_id).send().await
         };
         let (last_used, error) = match used {
             Ok(output) => (last_used_from(output.access_key_last_used()), None),
@@ -154,21 +186,16 @@ async fn crawl_user(
                 Some(scan_error(
                     Some(account),
                     Some(user_name),
-                    Some(&access_key_id),
+                    Some(&key.access_key_id),
                     "GetAccessKeyLastUsed",
                     &error,
                 )),
             ),
         };
         let key = AccessKey {
-            status: match meta.status() {
-                Some(StatusType::Active) => KeyStatus::Active,
-                // IAM knows Active, Inactive (and Expired for service credentials); anything
-                // that is not Active cannot sign requests.
-                _ => KeyStatus::Inactive,
-            },
-            created: meta.create_date().map(to_chrono).unwrap_or(DateTime::UNIX_EPOCH),
-            access_key_id,
+            access_key_id: key.access_key_id,
+            status: key.status,
+            created: key.created,
             last_used,
         };
         (key, error)
@@ -179,15 +206,29 @@ async fn crawl_user(
         errors.extend(error);
     }
     keys.sort_by_key(|key| key.created);
+    (keys, errors)
+}
 
-    let user = User {
-        path: user.path().to_string(),
-        arn: user.arn().to_string(),
-        created: to_chrono(user.create_date()),
-        user_name: user_name.to_string(),
-        keys,
-    };
-    (Some(user), errors)
+/// The parts of ListAccessKeys' answer keyaudit needs, all present.
+struct KeyMetadata {
+    access_key_id: String,
+    status: KeyStatus,
+    created: DateTime<Utc>,
+}
+
+impl KeyMetadata {
+    fn from_sdk(meta: &aws_sdk_iam::types::AccessKeyMetadata) -> Result<KeyMetadata, &'static str> {
+        let access_key_id = meta.access_key_id().filter(|id| !id.is_empty()).ok_or("AccessKeyId")?;
+        let created = meta.create_date().map(to_chrono).ok_or("CreateDate")?;
+        let status = match meta.status() {
+            Some(StatusType::Active) => KeyStatus::Active,
+            // IAM knows Active, Inactive (and Expired for service credentials); anything that
+            // is not Active cannot sign requests.
+            Some(_) => KeyStatus::Inactive,
+            None => return Err("Status"),
+        };
+        Ok(KeyMetadata { access_key_id: access_key_id.to_string(), status, created })
+    }
 }
 
 /// IAM answers a never-used key with no date and "N/A" for service and region.
@@ -206,7 +247,7 @@ fn last_used_from(last_used: Option<&aws_sdk_iam::types::AccessKeyLastUsed>) -> 
     }
 }
 
-fn to_chrono(date: &aws_smithy_types::DateTime) -> DateTime<Utc> {
+pub(crate) fn to_chrono(date: &aws_smithy_types::DateTime) -> DateTime<Utc> {
     DateTime::from_timestamp(date.secs(), date.subsec_nanos()).unwrap_or(DateTime::UNIX_EPOCH)
 }
 

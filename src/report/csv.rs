@@ -42,7 +42,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             text(f.key_status.map(|s| s.as_str().to_string())),
             text(f.key_created.map(format_date)),
             text(f.key_age_days.map(|d| d.to_string())),
-            text(f.last_used_state.map(str::to_string)),
+            text(f.last_used_state.map(|s| s.as_str().to_string())),
             text(f.last_used.map(format_date)),
             text(f.last_used_service.clone()),
             text(f.last_used_region.clone()),

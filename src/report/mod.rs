@@ -4,17 +4,20 @@
 
 mod csv;
 mod json;
+mod keys;
 mod table;
+
+pub use keys::render_keys;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exit::Gate;
-use crate::model::{Inventory, KeyStatus, LastUsed, ScanError};
+use crate::model::{AccessKey, Inventory, KeyStatus, LastUsed, ScanError};
 use crate::rules::{days_between, Finding, RuleId, Severity};
 
 /// Bumped when a field is removed or changes meaning (adding fields does not bump it).
@@ -98,6 +101,33 @@ pub struct Summary {
     pub complete: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LastUsedState {
+    Used,
+    Never,
+    /// The lookup failed; see `errors`.
+    Unknown,
+}
+
+impl LastUsedState {
+    pub fn of(last_used: &LastUsed) -> LastUsedState {
+        match last_used {
+            LastUsed::At { .. } => LastUsedState::Used,
+            LastUsed::Never => LastUsedState::Never,
+            LastUsed::Unknown => LastUsedState::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LastUsedState::Used => "used",
+            LastUsedState::Never => "never",
+            LastUsedState::Unknown => "unknown",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyRow {
     pub account_id: String,
@@ -106,15 +136,14 @@ pub struct KeyRow {
     pub status: KeyStatus,
     pub created: DateTime<Utc>,
     pub age_days: i64,
-    /// `used`, `never` or `unknown` (the lookup failed; see `errors`).
-    pub last_used_state: &'static str,
+    pub last_used_state: LastUsedState,
     /// Null when never used or unknown.
     pub last_used: Option<DateTime<Utc>>,
     pub last_used_service: Option<String>,
     pub last_used_region: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingRow {
     pub rule: RuleId,
     pub severity: Severity,
@@ -127,18 +156,31 @@ pub struct FindingRow {
     pub key_status: Option<KeyStatus>,
     pub key_created: Option<DateTime<Utc>>,
     pub key_age_days: Option<i64>,
-    pub last_used_state: Option<&'static str>,
+    pub last_used_state: Option<LastUsedState>,
     pub last_used: Option<DateTime<Utc>>,
     pub last_used_service: Option<String>,
     pub last_used_region: Option<String>,
     pub days_since_last_use: Option<i64>,
 }
 
-fn last_used_state(last_used: &LastUsed) -> &'static str {
-    match last_used {
-        LastUsed::At { .. } => "used",
-        LastUsed::Never => "never",
-        LastUsed::Unknown => "unknown",
+impl KeyRow {
+    pub fn new(account_id: &str, user_name: &str, key: &AccessKey, as_of: DateTime<Utc>) -> KeyRow {
+        let (service, region) = match &key.last_used {
+            LastUsed::At { service, region, .. } => (service.clone(), region.clone()),
+            LastUsed::Never | LastUsed::Unknown => (None, None),
+        };
+        KeyRow {
+            account_id: account_id.to_string(),
+            user_name: user_name.to_string(),
+            access_key_id: key.access_key_id.clone(),
+            status: key.status,
+            created: key.created,
+            age_days: days_between(key.created, as_of),
+            last_used_state: LastUsedState::of(&key.last_used),
+            last_used: key.last_used.date(),
+            last_used_service: service,
+            last_used_region: region,
+        }
     }
 }
 
@@ -152,24 +194,7 @@ impl Report {
     ) -> Report {
         let keys: Vec<KeyRow> = inventory
             .keys()
-            .map(|(account, user, key)| {
-                let (service, region) = match &key.last_used {
-                    LastUsed::At { service, region, .. } => (service.clone(), region.clone()),
-                    LastUsed::Never | LastUsed::Unknown => (None, None),
-                };
-                KeyRow {
-                    account_id: account.account_id.clone(),
-                    user_name: user.user_name.clone(),
-                    access_key_id: key.access_key_id.clone(),
-                    status: key.status,
-                    created: key.created,
-                    age_days: days_between(key.created, as_of),
-                    last_used_state: last_used_state(&key.last_used),
-                    last_used: key.last_used.date(),
-                    last_used_service: service,
-                    last_used_region: region,
-                }
-            })
+            .map(|(account, user, key)| KeyRow::new(&account.account_id, &user.user_name, key, as_of))
             .collect();
 
         let findings: Vec<FindingRow> = findings
@@ -192,7 +217,7 @@ impl Report {
                     key_status: key.map(|key| key.status),
                     key_created: key.map(|key| key.created),
                     key_age_days: key.map(|key| days_between(key.created, as_of)),
-                    last_used_state: key.map(|key| last_used_state(&key.last_used)),
+                    last_used_state: key.map(|key| LastUsedState::of(&key.last_used)),
                     last_used,
                     last_used_service: service,
                     last_used_region: region,

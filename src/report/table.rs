@@ -9,8 +9,10 @@ use comfy_table::{presets, ContentArrangement, Table};
 use super::{format_date, Report};
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    if report.findings.is_empty() {
+    if report.findings.is_empty() && report.complete {
         writeln!(out, "No findings.")?;
+    } else if report.findings.is_empty() {
+        writeln!(out, "No findings in the data collected, but the scan is INCOMPLETE (see below).")?;
     } else {
         let mut table =
             new_table(["SEVERITY", "RULE", "ACCOUNT", "USER", "ACCESS KEY", "AGE", "LAST USED", "DETAIL"]);
@@ -23,7 +25,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 (_, Some(date)) => {
                     format!("{} ({}d ago)", format_date(date), f.days_since_last_use.unwrap_or_default())
                 }
-                (Some(state), None) => state.to_string(),
+                (Some(state), None) => state.as_str().to_string(),
                 (None, None) => String::new(),
             };
             table.add_row([
@@ -89,7 +91,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-fn new_table<const N: usize>(header: [&str; N]) -> Table {
+pub(super) fn new_table<const N: usize>(header: [&str; N]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(presets::ASCII_MARKDOWN)
