@@ -8,13 +8,17 @@ use std::time::Duration;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{KeysCommand, RulesArgs, RulesFormat, ScanPlan, SecretArgs, Source, UsageError};
+use crate::cli::{
+    KeysCommand, RemediateArgs, RulesArgs, RulesFormat, ScanPlan, SecretArgs, Source, UsageError,
+};
 use crate::exit::{ExitStatus, Gate};
 use crate::keys::{
     plan_create, plan_delete, plan_rotate, plan_set_status, KeyOps, OpError, SecretSink, Step,
 };
 use crate::model::{Inventory, KeyStatus, INVENTORY_SCHEMA_VERSION};
-use crate::report::{render_keys, Format, KeyRow, Report};
+use crate::remediate::apply::AuditLog;
+use crate::remediate::Deactivations;
+use crate::report::{render_keys, render_plan, Format, KeyRow, Report};
 use crate::rules::{evaluate, RuleId, RULES};
 use crate::{config, crawl};
 
@@ -47,7 +51,18 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
         write_stdout(config::dump(&plan.settings).as_bytes())?;
         return Ok(ExitStatus::Clean);
     }
+    let (inventory, report, gate) = collect(&plan)?;
+    for (format, path) in &plan.outputs {
+        write_file("--output", path, &render(*format, &report)?)?;
+    }
+    write_stdout(&render(plan.stdout_format, &report)?)?;
+    warn_if_incomplete(&inventory);
+    Ok(gate.status())
+}
 
+/// Source -> inventory (saved if asked) -> findings -> gate and report: the part of a scan
+/// that `remediate` shares.
+fn collect(plan: &ScanPlan) -> Result<(Inventory, Report, Gate), AppError> {
     let inventory = match &plan.source {
         Source::Demo => parse_inventory("the demo inventory", DEMO_INVENTORY)?,
         Source::File(path) => {
@@ -55,11 +70,11 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
                 .map_err(|e| usage(format!("--inventory {}: cannot read it: {e}", path.display())))?;
             parse_inventory(&format!("--inventory {}", path.display()), &text)?
         }
-        Source::Live { connect, crawl, progress } => {
+        Source::Live { crawl, progress } => {
             let runtime = runtime()?;
             let bar = progress_bar(*progress);
             let inventory = runtime.block_on(async {
-                let connection = crawl::connect(connect).await;
+                let connection = crawl::connect(&plan.connect).await;
                 crawl::scan(&connection, crawl, &bar).await
             });
             bar.0.finish_and_clear();
@@ -76,21 +91,20 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
     let findings = evaluate(&inventory, &plan.settings.rules, as_of);
     let gate = Gate::new(&findings, plan.settings.fail_on, inventory.is_complete());
     let report = Report::build(&inventory, &findings, &gate, as_of, Utc::now());
+    Ok((inventory, report, gate))
+}
 
-    for (format, path) in &plan.outputs {
-        write_file("--output", path, &render(*format, &report)?)?;
+fn warn_if_incomplete(inventory: &Inventory) {
+    if inventory.is_complete() {
+        return;
     }
-    write_stdout(&render(plan.stdout_format, &report)?)?;
-    if !gate.complete {
-        eprintln!(
-            "keyaudit: scan incomplete: {} call(s) failed after retries; the report lacks that data",
-            inventory.errors.len()
-        );
-        if let Some(first) = inventory.errors.first() {
-            eprintln!("keyaudit: first failure: {} {}: {}", first.operation, first.code, first.message);
-        }
+    eprintln!(
+        "keyaudit: scan incomplete: {} call(s) failed after retries; the report lacks that data",
+        inventory.errors.len()
+    );
+    if let Some(first) = inventory.errors.first() {
+        eprintln!("keyaudit: first failure: {} {}: {}", first.operation, first.code, first.message);
     }
-    Ok(gate.status())
 }
 
 pub fn rules(args: RulesArgs) -> Result<ExitStatus, AppError> {
@@ -349,4 +363,85 @@ async fn run_keys(command: KeysCommand) -> Result<ExitStatus, AppError> {
         }
     }
     Ok(ExitStatus::Clean)
+}
+
+pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
+    let RemediateArgs { scan, report: report_path, apply, yes, max_actions, audit_log } = args;
+    if !scan.output.is_empty() {
+        return Err(usage(
+            "--output is for `keyaudit scan`; remediate prints its plan (--format table|json)".into(),
+        ));
+    }
+    if scan.format == Format::Csv {
+        return Err(usage("remediate prints its plan as --format table or json, not csv".into()));
+    }
+    let plan = scan.into_plan()?;
+    if plan.dump_config {
+        write_stdout(config::dump(&plan.settings).as_bytes())?;
+        return Ok(ExitStatus::Clean);
+    }
+
+    let (findings, complete) = match &report_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("--report {}: cannot read it: {e}", path.display())))?;
+            let report: SavedReport = serde_json::from_str(&text).map_err(|e| {
+                usage(format!("--report {}: not a keyaudit JSON report: {e}", path.display()))
+            })?;
+            (report.findings, report.complete)
+        }
+        None => {
+            let (inventory, report, _) = collect(&plan)?;
+            warn_if_incomplete(&inventory);
+            (report.findings, inventory.is_complete())
+        }
+    };
+    // An audit log that does not exist yet simply has no history.
+    let history = std::fs::read_to_string(&audit_log)
+        .map(|text| Deactivations::from_audit_log(&text))
+        .unwrap_or_default();
+    let actions = crate::remediate::plan(
+        &findings,
+        &plan.settings.remediate,
+        &history,
+        plan.settings.rules.thresholds.inactive_grace_days,
+        Utc::now(),
+    );
+    let max_actions = max_actions.unwrap_or(usize::MAX);
+    let incomplete = if complete { ExitStatus::Clean } else { ExitStatus::ScanFailed };
+
+    if !apply || actions.actions.is_empty() {
+        let mut out = Vec::new();
+        render_plan(plan.stdout_format, &actions, None, max_actions, &mut out)
+            .map_err(|e| AppError::Runtime(format!("rendering the plan: {e}")))?;
+        write_stdout(&out)?;
+        return Ok(incomplete);
+    }
+
+    let attempted = actions.actions.len().min(max_actions);
+    if !yes && interactive() && !confirm(&format!("Apply {attempted} action(s) to IAM access keys?")) {
+        return Err(usage("remediate: not confirmed; nothing changed".into()));
+    }
+    let mut log = AuditLog::open(&audit_log)
+        .map_err(|e| usage(format!("--audit-log {}: cannot open it: {e}", audit_log.display())))?;
+    let outcomes = runtime()?.block_on(async {
+        let connection = crawl::connect(&plan.connect).await;
+        let ops = KeyOps::new(&connection).await.map_err(|e| op_error("remediate", e))?;
+        crate::remediate::apply::apply(&ops, &actions, max_actions, &mut log).await.map_err(|e| {
+            AppError::Runtime(format!("--audit-log {}: write failed, stopped: {e}", audit_log.display()))
+        })
+    })?;
+    let mut out = Vec::new();
+    render_plan(plan.stdout_format, &actions, Some(&outcomes), max_actions, &mut out)
+        .map_err(|e| AppError::Runtime(format!("rendering the plan: {e}")))?;
+    write_stdout(&out)?;
+    let failed = outcomes.iter().any(|o| o.result == crate::remediate::apply::Result::Failed);
+    Ok(if failed { ExitStatus::ScanFailed } else { incomplete })
+}
+
+/// The parts of a saved JSON report that remediation reads.
+#[derive(serde::Deserialize)]
+struct SavedReport {
+    complete: bool,
+    findings: Vec<crate::report::FindingRow>,
 }

@@ -32,9 +32,33 @@ pub enum Command {
     Scan(Box<ScanArgs>),
     /// List the rules with their ids, default severities, thresholds and documentation.
     Rules(RulesArgs),
+    /// Turn findings into a plan of key actions (deactivate, delete); change keys only with --apply.
+    Remediate(Box<RemediateArgs>),
     /// Manage one user's access keys: list, create, deactivate, activate, delete, rotate.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RemediateArgs {
+    /// Where the findings come from: a live scan (default), --inventory, --demo, or --report.
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// Plan from a JSON report written earlier by `keyaudit scan` (--format json / .json).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["inventory", "demo"], help_heading = "Remediation")]
+    pub report: Option<PathBuf>,
+    /// Carry the plan out (default: print it and change nothing).
+    #[arg(long, help_heading = "Remediation")]
+    pub apply: bool,
+    /// Do not ask for confirmation on a terminal.
+    #[arg(long, help_heading = "Remediation")]
+    pub yes: bool,
+    /// Apply at most N actions; the rest are reported as not attempted.
+    #[arg(long, value_name = "N", help_heading = "Remediation")]
+    pub max_actions: Option<usize>,
+    /// Append a JSON line per action applied, skipped or failed to this file.
+    #[arg(long, value_name = "PATH", default_value = "keyaudit-audit.jsonl", help_heading = "Remediation")]
+    pub audit_log: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,7 +258,7 @@ pub enum RulesFormat {
 /// Where the inventory comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    Live { connect: ConnectOptions, crawl: CrawlOptions, progress: bool },
+    Live { crawl: CrawlOptions, progress: bool },
     File(PathBuf),
     Demo,
 }
@@ -243,6 +267,8 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct ScanPlan {
     pub source: Source,
+    /// How to reach AWS (a live scan, or applying a remediation plan).
+    pub connect: ConnectOptions,
     pub save_inventory: Option<PathBuf>,
     pub settings: Settings,
     pub as_of: Option<DateTime<Utc>>,
@@ -297,13 +323,13 @@ impl ScanArgs {
             Source::File(path)
         } else {
             Source::Live {
-                connect: self.connect.into(),
                 crawl: CrawlOptions { concurrency: usize::from(self.concurrency) },
                 progress: !self.no_progress,
             }
         };
         Ok(ScanPlan {
             source,
+            connect: self.connect.into(),
             save_inventory: self.save_inventory,
             settings,
             as_of: self.as_of,

@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::remediate::{parse_action, Action, RemediationSettings};
 use crate::rules::{RuleId, RuleLevel, RuleSettings, Severity, Threshold, Thresholds, RULES};
 
 /// The file looked up in the current directory when `--config` is not given.
@@ -64,11 +65,17 @@ impl FromStr for FailOn {
 pub struct Settings {
     pub rules: RuleSettings,
     pub fail_on: FailOn,
+    /// What `keyaudit remediate` does for each rule's findings.
+    pub remediate: RemediationSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { rules: RuleSettings::default(), fail_on: FailOn::AtOrAbove(Severity::Low) }
+        Settings {
+            rules: RuleSettings::default(),
+            fail_on: FailOn::AtOrAbove(Severity::Low),
+            remediate: RemediationSettings::default(),
+        }
     }
 }
 
@@ -78,6 +85,7 @@ pub struct ConfigFile {
     pub fail_on: Option<FailOn>,
     pub thresholds: Vec<(Threshold, u32)>,
     pub levels: Vec<(RuleId, RuleLevel)>,
+    pub remediate: Vec<(RuleId, Option<Action>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,10 +157,37 @@ impl ConfigFile {
                         }
                     }
                 }
-                ("thresholds" | "rules", other) => {
+                ("remediate", toml::Value::Table(actions)) => {
+                    for (key, value) in actions {
+                        let rule = match key.parse::<RuleId>() {
+                            Ok(rule) => rule,
+                            Err(e) => {
+                                problems.push(format!("remediate.{key}: {e}"));
+                                continue;
+                            }
+                        };
+                        let action = match value.as_str().map(parse_action) {
+                            Some(Ok(action)) => action,
+                            Some(Err(e)) => {
+                                problems.push(format!("remediate.{key}: {e}"));
+                                continue;
+                            }
+                            None => {
+                                problems.push(format!("remediate.{key}: expected a string, found {value}"));
+                                continue;
+                            }
+                        };
+                        match RemediationSettings::default().set(rule, action) {
+                            Ok(()) => config.remediate.push((rule, action)),
+                            Err(e) => problems.push(format!("remediate.{key}: {e}")),
+                        }
+                    }
+                }
+                ("thresholds" | "rules" | "remediate", other) => {
                     problems.push(format!("{key}: expected a table, found {}", other.type_str()))
                 }
-                (key, _) => problems.push(format!("{key}: unknown key (known: fail-on, thresholds, rules)")),
+                (key, _) => problems
+                    .push(format!("{key}: unknown key (known: fail-on, thresholds, rules, remediate)")),
             }
         }
         if problems.is_empty() {
@@ -173,6 +208,10 @@ impl ConfigFile {
         for &(rule, level) in &self.levels {
             settings.rules.levels.insert(rule, level);
         }
+        for &(rule, action) in &self.remediate {
+            // Validated in `parse`, so this cannot fail.
+            let _ = settings.remediate.set(rule, action);
+        }
     }
 }
 
@@ -189,6 +228,11 @@ pub fn dump(settings: &Settings) -> String {
     let _ = writeln!(out, "\n[rules]");
     for rule in RULES {
         let _ = writeln!(out, "{} = \"{}\"", rule.id, settings.rules.level(rule.rule_id).as_str());
+    }
+    let _ = writeln!(out, "\n[remediate]");
+    for rule in RULES {
+        let action = settings.remediate.action(rule.rule_id);
+        let _ = writeln!(out, "{} = \"{}\"", rule.id, action.map_or("none", |a| a.as_str()));
     }
     out
 }
@@ -237,6 +281,11 @@ mod tests {
             ("[rules]\nkey-old = \"high\"", "rules.key-old: unknown rule `key-old`"),
             ("[rules]\nkey-unused = \"severe\"", "rules.key-unused: unknown level `severe`"),
             ("rules = 1", "rules: expected a table"),
+            (
+                "[remediate]\nkey-unused = \"delete\"",
+                "remediate.key-unused: `delete` is not an action for key-unused",
+            ),
+            ("[remediate]\nkey-unused = \"burn\"", "remediate.key-unused: unknown action `burn`"),
             ("colour = \"red\"", "colour: unknown key"),
             ("fail-on = ", "invalid TOML at line 1"),
         ];
@@ -258,12 +307,21 @@ mod tests {
         let mut settings = Settings { fail_on: FailOn::Never, ..Settings::default() };
         settings.rules.thresholds.unused_days = 12;
         settings.rules.levels.insert(RuleId::TwoActiveKeys, RuleLevel::Allow);
+        settings.remediate.set(RuleId::KeyTooOld, Some(Action::Deactivate)).unwrap();
+        settings.remediate.set(RuleId::InactiveKeyKept, None).unwrap();
         let mut reread = Settings::default();
         ConfigFile::parse(&dump(&settings)).unwrap().apply(&mut reread);
         assert_eq!(reread.fail_on, settings.fail_on);
         assert_eq!(reread.rules.thresholds, settings.rules.thresholds);
+
         for rule in RULES {
             assert_eq!(reread.rules.level(rule.rule_id), settings.rules.level(rule.rule_id), "{}", rule.id);
+            assert_eq!(
+                reread.remediate.action(rule.rule_id),
+                settings.remediate.action(rule.rule_id),
+                "{}",
+                rule.id
+            );
         }
     }
 

@@ -10,5 +10,6 @@ pub mod crawl;
 pub mod exit;
 pub mod keys;
 pub mod model;
+pub mod remediate;
 pub mod report;
 pub mod rules;

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => args.into_plan().map_err(Into::into).and_then(keyaudit::app::scan),
         Command::Rules(args) => keyaudit::app::rules(args),
         Command::Keys(command) => keyaudit::app::keys(command),
+        Command::Remediate(args) => keyaudit::app::remediate(*args),
     };
     match result {
         Ok(status) => status.into(),

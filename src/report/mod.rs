@@ -5,9 +5,11 @@
 mod csv;
 mod json;
 mod keys;
+mod plan;
 mod table;
 
 pub use keys::render_keys;
+pub use plan::render_plan;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};

@@ -22,6 +22,8 @@ pub struct Moto {
     pub keys: HashMap<String, String>,
     /// Every SecretAccessKey moto handed out while seeding.
     pub secrets: Vec<String>,
+    /// Scenario alias -> that key's secret, to sign requests as the key.
+    pub secret_of: HashMap<String, String>,
     child: Child,
     _stdin: ChildStdin,
     _scenario: tempfile::NamedTempFile,
@@ -58,6 +60,7 @@ impl Moto {
             account_id: ready["account_id"].as_str().expect("account").to_string(),
             keys: serde_json::from_value(ready["keys"].clone()).expect("keys"),
             secrets: serde_json::from_value(ready["secrets"].clone()).expect("secrets"),
+            secret_of: serde_json::from_value(ready["secret_of"].clone()).expect("secret_of"),
             child,
             _stdin: stdin,
             _scenario: file,
@@ -79,6 +82,11 @@ impl Drop for Moto {
 /// Runs `keyaudit ARGS` in `dir` with a clean AWS environment: test credentials, no
 /// profile files, no IMDS, the endpoint (if any) through the SDK's own variable.
 pub fn keyaudit(dir: &Path, endpoint: Option<&str>, args: &[&str]) -> Output {
+    keyaudit_as(dir, endpoint, (TEST_ACCESS_KEY_ID, TEST_SECRET), args)
+}
+
+/// Like [`keyaudit`], signing as the given access key (moto then records that key as used).
+pub fn keyaudit_as(dir: &Path, endpoint: Option<&str>, credentials: (&str, &str), args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_keyaudit"));
     command.current_dir(dir).args(args);
     for (key, _) in std::env::vars() {
@@ -87,8 +95,8 @@ pub fn keyaudit(dir: &Path, endpoint: Option<&str>, args: &[&str]) -> Output {
         }
     }
     command
-        .env("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
+        .env("AWS_ACCESS_KEY_ID", credentials.0)
+        .env("AWS_SECRET_ACCESS_KEY", credentials.1)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))

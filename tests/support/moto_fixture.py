@@ -11,7 +11,8 @@ client would; only the timestamps are edited in the backend.
 Usage: python moto_fixture.py SCENARIO.json
 Prints one JSON line on stdout once the server is ready:
   {"endpoint": "http://127.0.0.1:PORT", "account_id": "...", "keys": {alias: key_id},
-   "secrets": [every SecretAccessKey created, so tests can prove none leaks]}
+   "secrets": [every SecretAccessKey created, so tests can prove none leaks],
+   "secret_of": {alias: secret}, so a test can sign requests as a key (which marks it used)}
 and serves until stdin is closed (the test process exiting closes it).
 
 Scenario: {"users": [{"name": "alice", "path": "/eng/", "created": "2024-01-01T00:00:00Z",
@@ -56,7 +57,7 @@ def main():
     )
     backend = iam_backends[ACCOUNT_ID]["global"]
 
-    keys, secrets = {}, []
+    keys, secrets, secret_of = {}, [], {}
     for user in scenario.get("users", []):
         iam.create_user(UserName=user["name"], Path=user.get("path", "/"))
         if "created" in user:
@@ -65,6 +66,7 @@ def main():
             created = iam.create_access_key(UserName=user["name"])["AccessKey"]
             key_id = created["AccessKeyId"]
             secrets.append(created["SecretAccessKey"])
+            secret_of[spec["alias"]] = created["SecretAccessKey"]
             keys[spec["alias"]] = key_id
             if spec.get("status", "Active") != "Active":
                 iam.update_access_key(
@@ -82,7 +84,13 @@ def main():
 
     print(
         json.dumps(
-            {"endpoint": endpoint, "account_id": ACCOUNT_ID, "keys": keys, "secrets": secrets}
+            {
+                "endpoint": endpoint,
+                "account_id": ACCOUNT_ID,
+                "keys": keys,
+                "secrets": secrets,
+                "secret_of": secret_of,
+            }
         ),
         flush=True,
     )
