@@ -88,9 +88,10 @@ fn collect(plan: &ScanPlan) -> Result<(Inventory, Report, Gate), AppError> {
     }
 
     let as_of = plan.as_of.unwrap_or(inventory.collected_at);
-    let findings = evaluate(&inventory, &plan.settings.rules, as_of);
+    let mut findings = evaluate(&inventory, &plan.settings.rules, as_of);
+    let suppressions = crate::suppress::apply(&mut findings, &plan.settings.suppressions, as_of);
     let gate = Gate::new(&findings, plan.settings.fail_on, inventory.is_complete());
-    let report = Report::build(&inventory, &findings, &gate, as_of, Utc::now());
+    let report = Report::build(&inventory, &findings, &gate, &suppressions, as_of, Utc::now());
     Ok((inventory, report, gate))
 }
 

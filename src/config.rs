@@ -21,6 +21,7 @@ use std::str::FromStr;
 
 use crate::remediate::{parse_action, Action, RemediationSettings};
 use crate::rules::{RuleId, RuleLevel, RuleSettings, Severity, Threshold, Thresholds, RULES};
+use crate::suppress::Suppression;
 
 /// The file looked up in the current directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "keyaudit.toml";
@@ -67,6 +68,8 @@ pub struct Settings {
     pub fail_on: FailOn,
     /// What `keyaudit remediate` does for each rule's findings.
     pub remediate: RemediationSettings,
+    /// Accepted exceptions, in file order.
+    pub suppressions: Vec<Suppression>,
 }
 
 impl Default for Settings {
@@ -75,6 +78,7 @@ impl Default for Settings {
             rules: RuleSettings::default(),
             fail_on: FailOn::AtOrAbove(Severity::Low),
             remediate: RemediationSettings::default(),
+            suppressions: Vec::new(),
         }
     }
 }
@@ -86,6 +90,7 @@ pub struct ConfigFile {
     pub thresholds: Vec<(Threshold, u32)>,
     pub levels: Vec<(RuleId, RuleLevel)>,
     pub remediate: Vec<(RuleId, Option<Action>)>,
+    pub suppressions: Vec<Suppression>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,11 +188,24 @@ impl ConfigFile {
                         }
                     }
                 }
+                ("suppress", toml::Value::Array(entries)) => {
+                    for (index, entry) in entries.iter().enumerate() {
+                        match parse_suppression(entry) {
+                            Ok(suppression) => config.suppressions.push(suppression),
+                            Err(e) => problems.push(format!("suppress[{}]{e}", index + 1)),
+                        }
+                    }
+                }
+                ("suppress", other) => problems.push(format!(
+                    "suppress: expected an array of tables ([[suppress]]), found {}",
+                    other.type_str()
+                )),
                 ("thresholds" | "rules" | "remediate", other) => {
                     problems.push(format!("{key}: expected a table, found {}", other.type_str()))
                 }
-                (key, _) => problems
-                    .push(format!("{key}: unknown key (known: fail-on, thresholds, rules, remediate)")),
+                (key, _) => problems.push(format!(
+                    "{key}: unknown key (known: fail-on, thresholds, rules, remediate, suppress)"
+                )),
             }
         }
         if problems.is_empty() {
@@ -208,11 +226,59 @@ impl ConfigFile {
         for &(rule, level) in &self.levels {
             settings.rules.levels.insert(rule, level);
         }
+        settings.suppressions.extend(self.suppressions.iter().cloned());
         for &(rule, action) in &self.remediate {
             // Validated in `parse`, so this cannot fail.
             let _ = settings.remediate.set(rule, action);
         }
     }
+}
+
+/// One `[[suppress]]` table; errors start with `.key: ` (or `: `) to follow `suppress[N]`.
+fn parse_suppression(entry: &toml::Value) -> Result<Suppression, String> {
+    let toml::Value::Table(table) = entry else {
+        return Err(format!(": expected a table, found {}", entry.type_str()));
+    };
+    let mut suppression = Suppression {
+        rule: None,
+        account: None,
+        user: None,
+        key: None,
+        reason: String::new(),
+        expires: None,
+    };
+    for (key, value) in table {
+        let text = value.as_str().ok_or_else(|| format!(".{key}: expected a string, found {value}"))?;
+        match key.as_str() {
+            "rule" => suppression.rule = Some(text.parse().map_err(|e| format!(".rule: {e}"))?),
+            "account" => suppression.account = Some(text.to_string()),
+            "user" => suppression.user = Some(text.to_string()),
+            "key" => suppression.key = Some(text.to_string()),
+            "reason" => suppression.reason = text.trim().to_string(),
+            "expires" => {
+                suppression.expires = Some(
+                    text.parse::<chrono::NaiveDate>()
+                        .map_err(|_| format!(".expires: expected a date like 2027-01-31, found `{text}`"))?,
+                )
+            }
+            other => {
+                return Err(format!(
+                    ".{other}: unknown key (known: rule, account, user, key, reason, expires)"
+                ))
+            }
+        }
+    }
+    if suppression.reason.is_empty() {
+        return Err(".reason: required: say why the exception is accepted".to_string());
+    }
+    if suppression.rule.is_none()
+        && suppression.account.is_none()
+        && suppression.user.is_none()
+        && suppression.key.is_none()
+    {
+        return Err(": matches everything; give at least one of rule, account, user, key".to_string());
+    }
+    Ok(suppression)
 }
 
 /// The effective settings as a config file (`--dump-config`): every value spelled out, so
@@ -233,6 +299,22 @@ pub fn dump(settings: &Settings) -> String {
     for rule in RULES {
         let action = settings.remediate.action(rule.rule_id);
         let _ = writeln!(out, "{} = \"{}\"", rule.id, action.map_or("none", |a| a.as_str()));
+    }
+    for suppression in &settings.suppressions {
+        let _ = writeln!(out, "\n[[suppress]]");
+        let fields = [
+            ("rule", suppression.rule.map(|rule| rule.as_str().to_string())),
+            ("account", suppression.account.clone()),
+            ("user", suppression.user.clone()),
+            ("key", suppression.key.clone()),
+            ("reason", Some(suppression.reason.clone())),
+            ("expires", suppression.expires.map(|date| date.to_string())),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                let _ = writeln!(out, "{name} = {}", toml::Value::String(value));
+            }
+        }
     }
     out
 }
@@ -281,6 +363,15 @@ mod tests {
             ("[rules]\nkey-old = \"high\"", "rules.key-old: unknown rule `key-old`"),
             ("[rules]\nkey-unused = \"severe\"", "rules.key-unused: unknown level `severe`"),
             ("rules = 1", "rules: expected a table"),
+            ("[[suppress]]\nuser = \"bob\"", "suppress[1].reason: required"),
+            ("[[suppress]]\nreason = \"x\"", "suppress[1]: matches everything"),
+            ("[[suppress]]\nreason = \"x\"\nrule = \"nope\"", "suppress[1].rule: unknown rule `nope`"),
+            (
+                "[[suppress]]\nreason = \"x\"\nuser = \"a\"\nexpires = \"soon\"",
+                "suppress[1].expires: expected a date",
+            ),
+            ("[[suppress]]\nreason = \"x\"\nusr = \"a\"", "suppress[1].usr: unknown key"),
+            ("suppress = 1", "suppress: expected an array of tables"),
             (
                 "[remediate]\nkey-unused = \"delete\"",
                 "remediate.key-unused: `delete` is not an action for key-unused",
@@ -309,10 +400,19 @@ mod tests {
         settings.rules.levels.insert(RuleId::TwoActiveKeys, RuleLevel::Allow);
         settings.remediate.set(RuleId::KeyTooOld, Some(Action::Deactivate)).unwrap();
         settings.remediate.set(RuleId::InactiveKeyKept, None).unwrap();
+        settings.suppressions.push(Suppression {
+            rule: Some(RuleId::KeyUnused),
+            account: None,
+            user: Some("ci-\"quoted\"*".into()),
+            key: None,
+            reason: "SEC-1: accepted".into(),
+            expires: Some("2027-01-31".parse().unwrap()),
+        });
         let mut reread = Settings::default();
         ConfigFile::parse(&dump(&settings)).unwrap().apply(&mut reread);
         assert_eq!(reread.fail_on, settings.fail_on);
         assert_eq!(reread.rules.thresholds, settings.rules.thresholds);
+        assert_eq!(reread.suppressions, settings.suppressions);
 
         for rule in RULES {
             assert_eq!(reread.rules.level(rule.rule_id), settings.rules.level(rule.rule_id), "{}", rule.id);

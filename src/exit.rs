@@ -41,7 +41,10 @@ pub struct Gate {
 
 impl Gate {
     pub fn new(findings: &[Finding], fail_on: FailOn, complete: bool) -> Gate {
-        let failing = findings.iter().filter(|finding| fail_on.fails(finding.severity)).count();
+        let failing = findings
+            .iter()
+            .filter(|finding| !finding.is_suppressed() && fail_on.fails(finding.severity))
+            .count();
         Gate { fail_on, failing, complete }
     }
 
@@ -71,6 +74,7 @@ mod tests {
             key_ids: vec!["K".into()],
             message: String::new(),
             key: None,
+            suppression: None,
         }
     }
 

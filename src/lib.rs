@@ -13,3 +13,4 @@ pub mod model;
 pub mod remediate;
 pub mod report;
 pub mod rules;
+pub mod suppress;

@@ -266,3 +266,87 @@ fn a_closed_port_is_a_failed_scan_exit_3_with_an_incomplete_report() {
     assert!(csv.contains("scan-error") && csv.contains("GetCallerIdentity"), "{csv}");
     assert!(!stdout(&output).contains(TEST_SECRET) && !stderr(&output).contains(TEST_SECRET));
 }
+
+fn suppressions_config(ci_expires: &str) -> String {
+    format!(
+        r#"
+[[suppress]]
+rule = "key-too-old"
+user = "b?b"
+reason = "SEC-101: bob's batch job is being retired"
+expires = "2027-01-01"
+
+[[suppress]]
+user = "ci+*@example.com"
+reason = "SEC-102: deploy key, rotated by the platform team"
+expires = "{ci_expires}"
+
+[[suppress]]
+rule = "inactive-key-kept"
+account = "123456789012"
+reason = "SEC-103: kept for the forensics hold"
+
+[[suppress]]
+rule = "two-active-keys"
+user = "erin"
+reason = "SEC-104: migration window"
+
+[[suppress]]
+user = "departed-*"
+reason = "SEC-099: users long gone"
+"#
+    )
+}
+
+#[test]
+fn suppressions_keep_findings_in_the_report_but_out_of_the_exit_code() {
+    let moto = moto();
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("keyaudit.toml"), suppressions_config("2027-06-30")).unwrap();
+    let output = keyaudit(
+        dir.path(),
+        Some(&moto.endpoint),
+        &["scan", "--as-of", AS_OF, "--format", "json", "--output", "r.csv", "--output", "r.txt"],
+    );
+    assert_exit(&output, 0);
+    let report = json_stdout(&output);
+    assert_eq!(finding_set(&report), expected_findings(moto), "suppressed findings stay in the report");
+    for finding in report["findings"].as_array().unwrap() {
+        assert_eq!(finding["suppressed"], true, "{finding}");
+        assert!(finding["suppression_reason"].as_str().unwrap().starts_with("SEC-10"), "{finding}");
+    }
+    assert_eq!(report["summary"]["suppressed"], 4);
+    assert_eq!(report["summary"]["failing"], 0);
+    let states: Vec<(&str, u64)> = report["suppressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["state"].as_str().unwrap(), s["matched"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(states, vec![("active", 1), ("active", 1), ("active", 1), ("active", 1), ("stale", 0)]);
+
+    let mut csv = csv::Reader::from_path(dir.path().join("r.csv")).unwrap();
+    let column = csv.headers().unwrap().iter().position(|h| h == "suppressed").expect("suppressed column");
+    assert!(csv.records().all(|r| &r.unwrap()[column] == "true"));
+    let table = read(dir.path().join("r.txt"));
+    assert!(table.contains("SUPPRESSED FINDINGS") && table.contains("stale (matches nothing)"), "{table}");
+}
+
+#[test]
+fn an_expired_suppression_stops_applying_and_says_so() {
+    let moto = moto();
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("keyaudit.toml"), suppressions_config("2026-10-15")).unwrap();
+    let output = keyaudit(dir.path(), Some(&moto.endpoint), &["scan", "--as-of", AS_OF, "--format", "json"]);
+    assert_exit(&output, 1);
+    let report = json_stdout(&output);
+    let ci = report["findings"].as_array().unwrap().iter().find(|f| f["user_name"] == "ci+deploy@example.com").unwrap();
+    assert_eq!((ci["suppressed"].clone(), ci["suppression_expired"].clone()), (json!(false), json!(true)));
+    assert_eq!(report["summary"]["failing"], 1);
+    assert_eq!(report["suppressions"][1]["state"], "expired");
+
+    let output = keyaudit(dir.path(), Some(&moto.endpoint), &["scan", "--as-of", AS_OF]);
+    assert_exit(&output, 1);
+    assert!(stdout(&output).contains("suppression expired 2026-10-15"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("expired (no longer applied)"), "{}", stdout(&output));
+}

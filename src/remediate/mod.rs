@@ -194,6 +194,11 @@ pub fn plan(
             access_key_id: finding.access_key_id.clone(),
             why: why.to_string(),
         };
+        if finding.suppressed {
+            let reason = finding.suppression_reason.as_deref().unwrap_or_default();
+            plan.not_planned.push(skip(&format!("suppressed: {reason}")));
+            continue;
+        }
         let Some(action) = settings.action(finding.rule) else {
             plan.not_planned.push(skip("no action configured for this rule"));
             continue;
@@ -280,6 +285,10 @@ mod tests {
             last_used_service: None,
             last_used_region: None,
             days_since_last_use: None,
+            suppressed: false,
+            suppression_reason: None,
+            suppression_expires: None,
+            suppression_expired: false,
         }
     }
 

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use super::{format_date, Report};
 
-const HEADER: [&str; 15] = [
+const HEADER: [&str; 17] = [
     "account_id",
     "user_name",
     "access_key_id",
@@ -24,6 +24,8 @@ const HEADER: [&str; 15] = [
     "last_used_service",
     "last_used_region",
     "days_since_last_use",
+    "suppressed",
+    "suppression_reason",
 ];
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -47,6 +49,8 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             text(f.last_used_service.clone()),
             text(f.last_used_region.clone()),
             text(f.days_since_last_use.map(|d| d.to_string())),
+            f.suppressed.to_string(),
+            text(f.suppression_reason.clone()),
         ])?;
     }
     for e in &report.errors {
@@ -57,6 +61,8 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "scan-error".to_string(),
             String::new(),
             format!("{} failed ({}): {}", e.operation, e.code, e.message),
+            String::new(),
+            String::new(),
             String::new(),
             String::new(),
             String::new(),

@@ -15,12 +15,13 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::Gate;
 use crate::model::{AccessKey, Inventory, KeyStatus, LastUsed, ScanError};
 use crate::rules::{days_between, Finding, RuleId, Severity};
+use crate::suppress::SuppressionStatus;
 
 /// Bumped when a field is removed or changes meaning (adding fields does not bump it).
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -74,6 +75,8 @@ pub struct Report {
     pub summary: Summary,
     pub keys: Vec<KeyRow>,
     pub findings: Vec<FindingRow>,
+    /// Every configured suppression with its state (active, expired, stale).
+    pub suppressions: Vec<SuppressionStatus>,
     pub errors: Vec<ScanError>,
 }
 
@@ -97,8 +100,10 @@ pub struct Summary {
     /// Findings per severity, every level present.
     pub by_severity: BTreeMap<Severity, usize>,
     pub fail_on: &'static str,
-    /// Findings at or above `fail_on`: these fail the run.
+    /// Findings at or above `fail_on` and not suppressed: these fail the run.
     pub failing: usize,
+    /// Findings under a suppression in force (reported, not counted).
+    pub suppressed: usize,
     pub errors: usize,
     pub complete: bool,
 }
@@ -163,6 +168,17 @@ pub struct FindingRow {
     pub last_used_service: Option<String>,
     pub last_used_region: Option<String>,
     pub days_since_last_use: Option<i64>,
+    /// Under a suppression in force: reported, but not counted by the exit code.
+    #[serde(default)]
+    pub suppressed: bool,
+    /// The reason of the suppression that matched (in force or expired).
+    #[serde(default)]
+    pub suppression_reason: Option<String>,
+    #[serde(default)]
+    pub suppression_expires: Option<NaiveDate>,
+    /// A suppression matched but has expired: the finding counts again.
+    #[serde(default)]
+    pub suppression_expired: bool,
 }
 
 impl KeyRow {
@@ -191,6 +207,7 @@ impl Report {
         inventory: &Inventory,
         findings: &[Finding],
         gate: &Gate,
+        suppressions: &[SuppressionStatus],
         as_of: DateTime<Utc>,
         generated_at: DateTime<Utc>,
     ) -> Report {
@@ -224,6 +241,10 @@ impl Report {
                     last_used_service: service,
                     last_used_region: region,
                     days_since_last_use: last_used.map(|date| days_between(date, as_of)),
+                    suppressed: finding.is_suppressed(),
+                    suppression_reason: finding.suppression.as_ref().map(|mark| mark.reason.clone()),
+                    suppression_expires: finding.suppression.as_ref().and_then(|mark| mark.expires),
+                    suppression_expired: finding.suppression.as_ref().is_some_and(|mark| mark.expired),
                 }
             })
             .collect();
@@ -261,6 +282,7 @@ impl Report {
             by_severity,
             fail_on: gate.fail_on.as_str(),
             failing: gate.failing,
+            suppressed: findings.iter().filter(|f| f.suppressed).count(),
             errors: inventory.errors.len(),
             complete: gate.complete,
         };
@@ -275,6 +297,7 @@ impl Report {
             summary,
             keys,
             findings,
+            suppressions: suppressions.to_vec(),
             errors: inventory.errors.clone(),
         }
     }

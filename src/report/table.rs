@@ -7,16 +7,18 @@ use std::io::{self, Write};
 use comfy_table::{presets, ContentArrangement, Table};
 
 use super::{format_date, Report};
+use crate::suppress::SuppressionState;
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    if report.findings.is_empty() && report.complete {
+    let (counted, suppressed): (Vec<_>, Vec<_>) = report.findings.iter().partition(|f| !f.suppressed);
+    if counted.is_empty() && report.complete {
         writeln!(out, "No findings.")?;
-    } else if report.findings.is_empty() {
+    } else if counted.is_empty() {
         writeln!(out, "No findings in the data collected, but the scan is INCOMPLETE (see below).")?;
     } else {
         let mut table =
             new_table(["SEVERITY", "RULE", "ACCOUNT", "USER", "ACCESS KEY", "AGE", "LAST USED", "DETAIL"]);
-        for f in &report.findings {
+        for f in counted {
             let key = match &f.access_key_id {
                 Some(id) => id.clone(),
                 None => f.key_ids.join("\n"),
@@ -28,6 +30,11 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 (Some(state), None) => state.as_str().to_string(),
                 (None, None) => String::new(),
             };
+            let mut detail = f.message.clone();
+            if f.suppression_expired {
+                let expires = f.suppression_expires.map(|d| d.to_string()).unwrap_or_default();
+                detail.push_str(&format!(" [suppression expired {expires}]"));
+            }
             table.add_row([
                 f.severity.to_string(),
                 f.rule.to_string(),
@@ -36,7 +43,47 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 key,
                 f.key_age_days.map(|d| format!("{d}d")).unwrap_or_default(),
                 last_used,
-                f.message.clone(),
+                detail,
+            ]);
+        }
+        writeln!(out, "{table}")?;
+    }
+
+    if !suppressed.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "SUPPRESSED FINDINGS (reported, not counted):")?;
+        let mut table = new_table(["SEVERITY", "RULE", "ACCOUNT", "USER", "ACCESS KEY", "REASON", "EXPIRES"]);
+        for f in suppressed {
+            table.add_row([
+                f.severity.to_string(),
+                f.rule.to_string(),
+                f.account_id.clone(),
+                f.user_name.clone(),
+                f.access_key_id.clone().unwrap_or_else(|| f.key_ids.join("\n")),
+                f.suppression_reason.clone().unwrap_or_default(),
+                f.suppression_expires.map(|d| d.to_string()).unwrap_or_else(|| "never".into()),
+            ]);
+        }
+        writeln!(out, "{table}")?;
+    }
+
+    let attention: Vec<_> =
+        report.suppressions.iter().filter(|s| s.state != SuppressionState::Active).collect();
+    if !attention.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "SUPPRESSIONS TO REVIEW:")?;
+        let mut table = new_table(["#", "STATE", "SELECTOR", "REASON", "EXPIRES"]);
+        for s in attention {
+            table.add_row([
+                s.index.to_string(),
+                match s.state {
+                    SuppressionState::Expired => "expired (no longer applied)".to_string(),
+                    SuppressionState::Stale => "stale (matches nothing)".to_string(),
+                    SuppressionState::Active => "active".to_string(),
+                },
+                s.selector.clone(),
+                s.reason.clone(),
+                s.expires.map(|d| d.to_string()).unwrap_or_else(|| "never".into()),
             ]);
         }
         writeln!(out, "{table}")?;
@@ -65,13 +112,14 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "{} account(s), {} users, {} keys ({} active): {} findings ({}); {} at or above fail-on `{}`.",
+        "{} account(s), {} users, {} keys ({} active): {} findings ({}), {} suppressed; {} at or above fail-on `{}`.",
         s.accounts,
         s.users,
         s.keys,
         s.active_keys,
         s.findings,
         severities.join(", "),
+        s.suppressed,
         s.failing,
         s.fail_on,
     )?;

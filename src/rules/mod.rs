@@ -260,6 +260,15 @@ pub struct Finding {
     /// The key the finding is about, for reports' age and last-use columns.
     #[serde(skip)]
     pub key: Option<AccessKey>,
+    /// Set by [`crate::suppress::apply`].
+    pub suppression: Option<crate::suppress::SuppressionMark>,
+}
+
+impl Finding {
+    /// Suppressed by a suppression in force: reported, but not counted by the gate.
+    pub fn is_suppressed(&self) -> bool {
+        self.suppression.as_ref().is_some_and(|mark| !mark.expired)
+    }
 }
 
 /// Whole days from `from` to `to`, rounded down (negative if `from` is later).
@@ -289,6 +298,7 @@ pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<
                     key_ids: hit.key_ids,
                     message: hit.message,
                     key: hit.key,
+                    suppression: None,
                 }));
             }
         }
