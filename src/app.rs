@@ -373,8 +373,8 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
             "--output is for `keyaudit scan`; remediate prints its plan (--format table|json)".into(),
         ));
     }
-    if scan.format == Format::Csv {
-        return Err(usage("remediate prints its plan as --format table or json, not csv".into()));
+    if matches!(scan.format, Format::Csv | Format::Sarif) {
+        return Err(usage("remediate prints its plan as --format table or json".into()));
     }
     let plan = scan.into_plan()?;
     if plan.dump_config {

@@ -68,8 +68,8 @@ pub enum KeysCommand {
         #[command(flatten)]
         target: UserTarget,
         /// `table`, `csv` or `json`.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
     },
     /// Create a key. The secret goes only where you say: --secret-file or --show-secret.
     Create {
@@ -247,6 +247,14 @@ pub struct RulesArgs {
     /// `table` or `json`.
     #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
     pub format: RulesFormat,
+}
+
+/// Formats for a list of keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
@@ -340,7 +341,12 @@ fn an_expired_suppression_stops_applying_and_says_so() {
     let output = keyaudit(dir.path(), Some(&moto.endpoint), &["scan", "--as-of", AS_OF, "--format", "json"]);
     assert_exit(&output, 1);
     let report = json_stdout(&output);
-    let ci = report["findings"].as_array().unwrap().iter().find(|f| f["user_name"] == "ci+deploy@example.com").unwrap();
+    let ci = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["user_name"] == "ci+deploy@example.com")
+        .unwrap();
     assert_eq!((ci["suppressed"].clone(), ci["suppression_expired"].clone()), (json!(false), json!(true)));
     assert_eq!(report["summary"]["failing"], 1);
     assert_eq!(report["suppressions"][1]["state"], "expired");
@@ -349,4 +355,91 @@ fn an_expired_suppression_stops_applying_and_says_so() {
     assert_exit(&output, 1);
     assert!(stdout(&output).contains("suppression expired 2026-10-15"), "{}", stdout(&output));
     assert!(stdout(&output).contains("expired (no longer applied)"), "{}", stdout(&output));
+}
+
+/// Runs the SARIF 2.1.0 schema validator over `files`; panics with its complaints.
+fn assert_valid_sarif(files: &[&Path]) {
+    let python = std::env::var("KEYAUDIT_TEST_PYTHON").expect("KEYAUDIT_TEST_PYTHON (run scripts/test)");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = std::process::Command::new(python)
+        .arg(root.join("tests/support/validate_sarif.py"))
+        .arg(root.join("tests/fixtures/sarif-schema-2.1.0.json"))
+        .args(files)
+        .output()
+        .expect("run the SARIF validator");
+    assert!(output.status.success(), "invalid SARIF:\n{}{}", stdout(&output), stderr(&output));
+}
+
+#[test]
+fn sarif_output_validates_and_fingerprints_are_stable_across_runs() {
+    let moto = moto();
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("keyaudit.toml"), suppressions_config("2027-06-30")).unwrap();
+    // Two runs at different instants: ages and messages change, fingerprints must not.
+    for (as_of, file) in [(AS_OF, "a.sarif"), ("2026-11-03T00:00:00Z", "b.sarif")] {
+        let output = keyaudit(
+            dir.path(),
+            Some(&moto.endpoint),
+            &["scan", "--as-of", as_of, "--fail-on", "never", "--output", file],
+        );
+        assert_exit(&output, 0);
+    }
+    let (a, b) = (dir.path().join("a.sarif"), dir.path().join("b.sarif"));
+    assert_valid_sarif(&[&a, &b]);
+
+    let fingerprints = |path: &Path| -> BTreeSet<String> {
+        let log: Value = serde_json::from_str(&read(path.to_path_buf())).unwrap();
+        log["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["partialFingerprints"]["keyaudit/v1"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let log: Value = serde_json::from_str(&read(a.clone())).unwrap();
+    let run = &log["runs"][0];
+    let rule_ids: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rule_ids, ["key-too-old", "key-unused", "inactive-key-kept", "two-active-keys"]);
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    assert!(results
+        .iter()
+        .all(|r| r["suppressions"][0]["justification"].as_str().unwrap().starts_with("SEC-10")));
+    let bob = results.iter().find(|r| r["properties"]["user_name"] == "bob").unwrap();
+    assert_eq!(bob["ruleId"], "key-too-old");
+    assert_eq!(
+        bob["partialFingerprints"]["keyaudit/v1"],
+        format!("key-too-old:{}:bob:{}", moto.account_id, moto.key("bob-old"))
+    );
+    assert_ne!(read(a.clone()), read(b.clone()), "the runs differ in content");
+    assert_eq!(fingerprints(&a), fingerprints(&b), "the same findings keep their fingerprints");
+    assert_eq!(fingerprints(&a).len(), 4, "fingerprints are unique");
+}
+
+#[test]
+fn sarif_of_an_incomplete_scan_says_so_and_validates() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let dir = temp_dir();
+    let output = keyaudit(
+        dir.path(),
+        Some(&format!("http://127.0.0.1:{port}")),
+        &["scan", "--max-attempts", "1", "--format", "sarif"],
+    );
+    assert_exit(&output, 3);
+    std::fs::write(dir.path().join("x.sarif"), stdout(&output)).unwrap();
+    assert_valid_sarif(&[&dir.path().join("x.sarif")]);
+    let log = json_stdout(&output);
+    assert_eq!(log["runs"][0]["invocations"][0]["executionSuccessful"], false);
+    assert!(log["runs"][0]["invocations"][0]["toolExecutionNotifications"][0]["message"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("GetCallerIdentity"));
 }

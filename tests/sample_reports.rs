@@ -23,9 +23,12 @@ fn sample_reports_match_the_demo() {
 
     let bless = std::env::var_os("KEYAUDIT_BLESS").is_some();
     let mut stale = Vec::new();
-    for (format, name) in
-        [(Format::Table, "demo.txt"), (Format::Csv, "demo.csv"), (Format::Json, "demo.json")]
-    {
+    for (format, name) in [
+        (Format::Table, "demo.txt"),
+        (Format::Csv, "demo.csv"),
+        (Format::Json, "demo.json"),
+        (Format::Sarif, "demo.sarif"),
+    ] {
         let mut rendered = Vec::new();
         format.render(&report, &mut rendered).expect("render");
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports").join(name);

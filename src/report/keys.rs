@@ -2,22 +2,23 @@
 
 use std::io::{self, Write};
 
-use super::{format_date, table::new_table, Format, KeyRow};
+use super::{format_date, table::new_table, KeyRow};
+use crate::cli::ListFormat;
 
-pub fn render_keys(format: Format, rows: &[KeyRow], out: &mut dyn Write) -> io::Result<()> {
+pub fn render_keys(format: ListFormat, rows: &[KeyRow], out: &mut dyn Write) -> io::Result<()> {
     match format {
-        Format::Json => {
+        ListFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, rows)?;
             writeln!(out)
         }
-        Format::Csv => {
+        ListFormat::Csv => {
             let mut writer = ::csv::Writer::from_writer(out);
             for row in rows {
                 writer.serialize(row)?;
             }
             writer.flush()
         }
-        Format::Table => {
+        ListFormat::Table => {
             if rows.is_empty() {
                 return writeln!(out, "No access keys.");
             }

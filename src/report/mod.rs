@@ -6,6 +6,7 @@ mod csv;
 mod json;
 mod keys;
 mod plan;
+mod sarif;
 mod table;
 
 pub use keys::render_keys;
@@ -31,6 +32,7 @@ pub enum Format {
     Table,
     Csv,
     Json,
+    Sarif,
 }
 
 impl Format {
@@ -40,12 +42,13 @@ impl Format {
             Some("csv") => Ok(Format::Csv),
             Some("json") => Ok(Format::Json),
             Some("txt") => Ok(Format::Table),
+            Some("sarif") => Ok(Format::Sarif),
             Some(other) => Err(format!(
-                "--output {}: unknown extension `.{other}` (expected .csv, .json or .txt)",
+                "--output {}: unknown extension `.{other}` (expected .csv, .json, .sarif or .txt)",
                 path.display()
             )),
             None => Err(format!(
-                "--output {}: no extension to choose a format from (expected .csv, .json or .txt)",
+                "--output {}: no extension to choose a format from (expected .csv, .json, .sarif or .txt)",
                 path.display()
             )),
         }
@@ -56,6 +59,7 @@ impl Format {
             Format::Table => table::render(report, out),
             Format::Csv => csv::render(report, out),
             Format::Json => json::render(report, out),
+            Format::Sarif => sarif::render(report, out),
         }
     }
 }
