@@ -41,6 +41,20 @@ impl Inventory {
 pub struct Account {
     pub account_id: String,
     pub users: Vec<User>,
+    /// What is known about the root user's access keys; `None` if it could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<Root>,
+}
+
+/// The root user's access keys (from GetAccountSummary, or a credential report's
+/// `<root_account>` row, which also gives their status, dates and last use).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Root {
+    pub access_keys_present: bool,
+    /// Known only from a credential report (ids `slot 1`, `slot 2`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<AccessKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ fn demo_scan_reports_findings_and_exits_1() {
     let output = keyaudit(dir.path(), None, &["scan", "--demo"]);
     assert_exit(&output, 1);
     let out = stdout(&output);
-    for rule in ["key-too-old", "key-unused", "inactive-key-kept", "two-active-keys"] {
+    for rule in keyaudit::rules::RULES.iter().map(|rule| rule.id) {
         assert!(out.contains(rule), "demo lacks {rule}:\n{out}");
     }
     assert!(out.contains("Evaluated as of 2026-11-01T09:00:00Z"), "{out}");
@@ -83,7 +83,7 @@ fn rules_lists_every_rule_with_its_defaults() {
     assert_exit(&output, 0);
     let rules: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     let ids: Vec<&str> = rules.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["key-too-old", "key-unused", "inactive-key-kept", "two-active-keys"]);
+    assert_eq!(ids, ["key-too-old", "key-unused", "inactive-key-kept", "two-active-keys", "root-access-key"]);
     assert_eq!(rules[1]["threshold"], "unused-days");
     assert_eq!(rules[1]["threshold_default"], 45);
 

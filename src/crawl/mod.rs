@@ -13,12 +13,15 @@ pub use client::{connect, ConnectOptions, Connection};
 pub(crate) use errors::scan_error;
 pub(crate) use std::sync::Arc;
 
-use aws_sdk_iam::types::{StatusType, User as IamUser};
+use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
+use aws_sdk_iam::types::{StatusType, SummaryKeyType, User as IamUser};
 use aws_sdk_iam::Client as IamClient;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
+use crate::model::Root;
 use crate::model::{
     AccessKey, Account, Inventory, KeyStatus, LastUsed, ScanError, User, INVENTORY_SCHEMA_VERSION,
 };
@@ -116,7 +119,30 @@ pub async fn crawl_account(
         }
     }
     users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-    (Account { account_id, users }, errors)
+    let root = match root_keys(iam, &permits).await {
+        Ok(root) => Some(root),
+        Err(error) => {
+            errors.push(scan_error(Some(&account_id), None, None, "GetAccountSummary", &error));
+            None
+        }
+    };
+    (Account { account_id, users, root }, errors)
+}
+
+/// Whether the root user has access keys (GetAccountSummary's AccountAccessKeysPresent).
+async fn root_keys(
+    iam: &IamClient,
+    permits: &Semaphore,
+) -> Result<Root, aws_sdk_iam::error::SdkError<GetAccountSummaryError, HttpResponse>> {
+    let summary = {
+        let _permit = permits.acquire().await;
+        iam.get_account_summary().send().await?
+    };
+    let present = summary
+        .summary_map()
+        .and_then(|map| map.get(&SummaryKeyType::AccountAccessKeysPresent))
+        .is_some_and(|&count| count > 0);
+    Ok(Root { access_keys_present: present, keys: Vec::new() })
 }
 
 async fn crawl_user(

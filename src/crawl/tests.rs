@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput;
+use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput;
 use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
 use aws_sdk_iam::operation::list_users::ListUsersOutput;
-use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, User as IamUser};
+use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, SummaryKeyType, User as IamUser};
 use aws_sdk_iam::Client;
 use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
@@ -79,8 +80,13 @@ fn never_used() -> Rule {
     mock!(Client::get_access_key_last_used).then_output(|| GetAccessKeyLastUsedOutput::builder().build())
 }
 
+/// A client answering `rules`, plus GetAccountSummary (no root keys) which every crawl calls.
 fn client(rules: &[&Rule]) -> Client {
-    mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules.iter().copied(), |config| config.retry_config(
+    let summary = mock!(Client::get_account_summary).then_output(|| {
+        GetAccountSummaryOutput::builder().summary_map(SummaryKeyType::AccountAccessKeysPresent, 0).build()
+    });
+    let all: Vec<&Rule> = rules.iter().copied().chain([&summary]).collect();
+    mock_client!(aws_sdk_iam, RuleMode::MatchAny, all, |config| config.retry_config(
         RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1))
     ))
 }

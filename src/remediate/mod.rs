@@ -74,6 +74,8 @@ impl RemediationSettings {
             RuleId::InactiveKeyKept => &[None, Some(Action::Delete)],
             // A finding about a user never leads to an action on its keys.
             RuleId::TwoActiveKeys => &[None],
+            // Root keys are managed by signing in as root; IAM APIs cannot reach them.
+            RuleId::RootAccessKey => &[None],
         };
         if !allowed.contains(&action) {
             let names: Vec<&str> = allowed.iter().map(|a| a.map_or("none", Action::as_str)).collect();

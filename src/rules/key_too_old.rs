@@ -4,7 +4,7 @@
 //! schedule bounds how long a leaked key stays useful. Example: a key created 120 days ago
 //! and still Active is flagged; the same key at exactly 90 days is not ("90 days or less").
 
-use super::{days_between, Context, Hit, Rule, RuleId, Severity, Threshold};
+use super::{days_between, Check, Context, Hit, Rule, RuleId, Severity, Threshold};
 use crate::model::User;
 
 pub(super) const RULE: Rule = Rule {
@@ -15,7 +15,7 @@ pub(super) const RULE: Rule = Rule {
     summary: "An active access key is older than max-key-age-days (default 90): rotate it.",
     rationale: "A leaked long-lived key stays valid until someone rotates it; regular rotation bounds the damage window.",
     standards: "CIS AWS Foundations 1.14; AWS Security Hub IAM.3",
-    check,
+    check: Check::User(check),
 };
 
 fn check(context: &Context, user: &User, hits: &mut Vec<Hit>) {

@@ -10,7 +10,7 @@
 //! A key whose last use could not be read (`Unknown`) is not judged here: the scan is
 //! already marked incomplete, and guessing would either hide or invent a finding.
 
-use super::{days_between, Context, Hit, Rule, RuleId, Severity, Threshold};
+use super::{days_between, Check, Context, Hit, Rule, RuleId, Severity, Threshold};
 use crate::model::{LastUsed, User};
 
 pub(super) const RULE: Rule = Rule {
@@ -21,7 +21,7 @@ pub(super) const RULE: Rule = Rule {
     summary: "An active access key was last used unused-days (default 45) or more ago, or never used and created that long ago: deactivate it.",
     rationale: "A key nobody uses still works for whoever finds it; disabling it costs nothing and removes the risk.",
     standards: "CIS AWS Foundations 1.12; AWS Security Hub IAM.22",
-    check,
+    check: Check::User(check),
 };
 
 fn check(context: &Context, user: &User, hits: &mut Vec<Hit>) {

@@ -7,6 +7,7 @@
 mod inactive_key_kept;
 mod key_too_old;
 mod key_unused;
+mod root_access_key;
 mod two_active_keys;
 
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AccessKey, Inventory, KeyStatus, User};
+use crate::model::{AccessKey, Account, Inventory, KeyStatus, User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,6 +68,7 @@ pub enum RuleId {
     KeyUnused,
     InactiveKeyKept,
     TwoActiveKeys,
+    RootAccessKey,
 }
 
 impl RuleId {
@@ -213,12 +215,24 @@ pub struct Rule {
     pub rationale: &'static str,
     /// The controls it maps to.
     pub standards: &'static str,
-    check: fn(&Context, &User, &mut Vec<Hit>),
+    check: Check,
+}
+
+/// What a rule looks at: one user at a time, or the account as a whole (its root user).
+#[derive(Clone, Copy)]
+enum Check {
+    User(fn(&Context, &User, &mut Vec<Hit>)),
+    Account(fn(&Context, &Account, &mut Vec<Hit>)),
 }
 
 /// The one table of rules, in the order `keyaudit rules` lists them.
-pub static RULES: &[Rule] =
-    &[key_too_old::RULE, key_unused::RULE, inactive_key_kept::RULE, two_active_keys::RULE];
+pub static RULES: &[Rule] = &[
+    key_too_old::RULE,
+    key_unused::RULE,
+    inactive_key_kept::RULE,
+    two_active_keys::RULE,
+    root_access_key::RULE,
+];
 
 /// What a check sees besides the user.
 pub struct Context {
@@ -234,6 +248,8 @@ impl Context {
 
 /// What a check reports; the engine adds rule, severity, account and key details.
 struct Hit {
+    /// The user the finding names when it is not the user being checked (`<root_account>`).
+    subject: Option<String>,
     /// The key the finding is about, or `None` when it is about the user.
     key: Option<AccessKey>,
     /// For a user-level finding: the keys involved.
@@ -243,7 +259,7 @@ struct Hit {
 
 impl Hit {
     fn key(key: &AccessKey, message: String) -> Hit {
-        Hit { key: Some(key.clone()), key_ids: vec![key.access_key_id.clone()], message }
+        Hit { subject: None, key: Some(key.clone()), key_ids: vec![key.access_key_id.clone()], message }
     }
 }
 
@@ -271,6 +287,9 @@ impl Finding {
     }
 }
 
+/// How reports name the root user (as IAM's credential report does).
+pub const ROOT_USER: &str = "<root_account>";
+
 /// Whole days from `from` to `to`, rounded down (negative if `from` is later).
 pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to - from).num_days()
@@ -287,19 +306,30 @@ pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<
             continue;
         };
         for account in &inventory.accounts {
-            for user in &account.users {
-                (rule.check)(&context, user, &mut hits);
+            let mut emit = |user_name: &str, hits: &mut Vec<Hit>| {
                 findings.extend(hits.drain(..).map(|hit| Finding {
                     rule: rule.rule_id,
                     severity,
                     account_id: account.account_id.clone(),
-                    user_name: user.user_name.clone(),
+                    user_name: hit.subject.unwrap_or_else(|| user_name.to_string()),
                     access_key_id: hit.key.as_ref().map(|key| key.access_key_id.clone()),
                     key_ids: hit.key_ids,
                     message: hit.message,
                     key: hit.key,
                     suppression: None,
                 }));
+            };
+            match rule.check {
+                Check::User(check) => {
+                    for user in &account.users {
+                        check(&context, user, &mut hits);
+                        emit(&user.user_name, &mut hits);
+                    }
+                }
+                Check::Account(check) => {
+                    check(&context, account, &mut hits);
+                    emit(ROOT_USER, &mut hits);
+                }
             }
         }
     }
@@ -354,7 +384,10 @@ pub(crate) mod test_support {
     pub fn flagged(rule: &Rule, user: &User) -> Vec<String> {
         let context = Context { as_of: as_of(), thresholds: Thresholds::default() };
         let mut hits = Vec::new();
-        (rule.check)(&context, user, &mut hits);
+        match rule.check {
+            Check::User(check) => check(&context, user, &mut hits),
+            Check::Account(_) => panic!("{} checks accounts", rule.id),
+        }
         hits.into_iter()
             .map(|hit| {
                 hit.key
@@ -406,6 +439,7 @@ mod tests {
             collected_at: as_of(),
             accounts: vec![Account {
                 account_id: "111122223333".into(),
+                root: None,
                 users: vec![user(vec![
                     key("AKIAOLDUNUSED", KeyStatus::Active, 200, LastUsed::Never),
                     key("AKIAFRESH", KeyStatus::Active, 100, used(1)),

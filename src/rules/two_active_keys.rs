@@ -6,7 +6,7 @@
 //! old); that is not a finding until the window has passed. Example: keys created 200 and
 //! 3 days ago are a rotation in progress; 200 and 30 days ago, a finding about the user.
 
-use super::{days_between, Context, Hit, Rule, RuleId, Severity, Threshold};
+use super::{days_between, Check, Context, Hit, Rule, RuleId, Severity, Threshold};
 use crate::model::User;
 
 pub(super) const RULE: Rule = Rule {
@@ -17,7 +17,7 @@ pub(super) const RULE: Rule = Rule {
     summary: "A user has two active access keys and the newer is rotation-window-days (default 7) or older: finish the rotation.",
     rationale: "Two active keys double the exposure and hide which one a workload really uses; a rotation should end with one.",
     standards: "CIS AWS Foundations 1.13",
-    check,
+    check: Check::User(check),
 };
 
 fn check(context: &Context, user: &User, hits: &mut Vec<Hit>) {
@@ -34,6 +34,7 @@ fn check(context: &Context, user: &User, hits: &mut Vec<Hit>) {
     }
     let ids: Vec<String> = active.iter().map(|key| key.access_key_id.clone()).collect();
     hits.push(Hit {
+        subject: None,
         key: None,
         message: format!(
             "user has {} active keys; the newer is {} days old (rotation window {window} days): finish the rotation and deactivate the old key",
