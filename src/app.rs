@@ -70,6 +70,18 @@ fn collect(plan: &ScanPlan) -> Result<(Inventory, Report, Gate), AppError> {
                 .map_err(|e| usage(format!("--inventory {}: cannot read it: {e}", path.display())))?;
             parse_inventory(&format!("--inventory {}", path.display()), &text)?
         }
+        Source::CredentialReport(path) => {
+            let what = format!("--credential-report {}", path.display());
+            let text =
+                std::fs::read_to_string(path).map_err(|e| usage(format!("{what}: cannot read it: {e}")))?;
+            // The CSV does not say when it was generated; the download's time is the best
+            // default for --as-of (AWS regenerates reports at most every 4 hours).
+            let collected_at = std::fs::metadata(path)
+                .and_then(|meta| meta.modified())
+                .map(chrono::DateTime::<Utc>::from)
+                .unwrap_or_else(|_| Utc::now());
+            crate::credential_report::parse(&text, collected_at).map_err(|e| usage(format!("{what}: {e}")))?
+        }
         Source::Live { crawl, progress } => {
             let runtime = runtime()?;
             let bar = progress_bar(*progress);

@@ -163,6 +163,9 @@ pub struct ScanArgs {
     /// Evaluate the bundled demo inventory (no AWS account needed).
     #[arg(long, help_heading = "Input")]
     pub demo: bool,
+    /// Evaluate an IAM credential report (CSV) downloaded earlier, without calling AWS.
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["inventory", "demo"], help_heading = "Input")]
+    pub credential_report: Option<PathBuf>,
     /// Also write the inventory collected by this scan as JSON.
     #[arg(long, value_name = "PATH", help_heading = "Input")]
     pub save_inventory: Option<PathBuf>,
@@ -268,6 +271,7 @@ pub enum RulesFormat {
 pub enum Source {
     Live { crawl: CrawlOptions, progress: bool },
     File(PathBuf),
+    CredentialReport(PathBuf),
     Demo,
 }
 
@@ -329,6 +333,8 @@ impl ScanArgs {
             Source::Demo
         } else if let Some(path) = self.inventory {
             Source::File(path)
+        } else if let Some(path) = self.credential_report {
+            Source::CredentialReport(path)
         } else {
             Source::Live {
                 crawl: CrawlOptions { concurrency: usize::from(self.concurrency) },

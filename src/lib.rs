@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crawl;
+pub mod credential_report;
 pub mod exit;
 pub mod keys;
 pub mod model;

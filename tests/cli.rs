@@ -91,3 +91,73 @@ fn rules_lists_every_rule_with_its_defaults() {
     assert_exit(&output, 0);
     assert!(stdout(&output).contains("CIS AWS Foundations 1.12"), "{}", stdout(&output));
 }
+
+#[test]
+fn a_credential_report_evaluates_offline_with_slot_names() {
+    let dir = temp_dir();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/credential-report.csv");
+    let fixture = fixture.to_str().unwrap();
+    let output = keyaudit(
+        dir.path(),
+        None,
+        &["scan", "--credential-report", fixture, "--as-of", "2026-11-01T00:00:00Z", "--format", "json"],
+    );
+    assert_exit(&output, 1);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let mut got: Vec<(String, String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["user_name"].as_str().unwrap().to_string(),
+                f["access_key_id"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut expected: Vec<(String, String, String)> = [
+        ("inactive-key-kept", "alice", "slot 2"),
+        ("key-too-old", "bob", "slot 1"),
+        ("key-too-old", "ci+deploy@example.com", "slot 1"),
+        ("key-unused", "ci+deploy@example.com", "slot 1"),
+        ("root-access-key", "<root_account>", "-"),
+        ("two-active-keys", "erin", "-"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    assert_eq!(report["summary"]["users"], 5, "root is not a user");
+    assert_eq!(report["findings"][0]["severity"], "critical");
+
+    // Remediation cannot act on keys without ids, and says why.
+    let output = keyaudit(
+        dir.path(),
+        None,
+        &["remediate", "--credential-report", fixture, "--as-of", "2026-11-01T00:00:00Z", "--format", "json"],
+    );
+    assert_exit(&output, 0);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(plan["plan"]["actions"], serde_json::json!([]));
+    assert!(stdout(&output).contains("names no key id"));
+}
+
+#[test]
+fn a_garbage_credential_report_is_exit_2() {
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("junk.csv"), "name,age\nbob,42\n").unwrap();
+    std::fs::write(dir.path().join("binary.csv"), [0xff, 0xfe, 0x00, 0x41]).unwrap();
+    for (file, expected) in
+        [("junk.csv", "not an IAM credential report: no `user` column"), ("binary.csv", "cannot read it")]
+    {
+        let output = keyaudit(dir.path(), None, &["scan", "--credential-report", file]);
+        assert_exit(&output, 2);
+        let err = stderr(&output);
+        assert!(err.contains(expected), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}

@@ -404,7 +404,10 @@ fn sarif_output_validates_and_fingerprints_are_stable_across_runs() {
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(rule_ids, ["key-too-old", "key-unused", "inactive-key-kept", "two-active-keys", "root-access-key"]);
+    assert_eq!(
+        rule_ids,
+        ["key-too-old", "key-unused", "inactive-key-kept", "two-active-keys", "root-access-key"]
+    );
     let results = run["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
     assert!(results

@@ -211,6 +211,10 @@ pub fn plan(
             plan.not_planned.push(skip("the finding is not about one key"));
             continue;
         };
+        if crate::credential_report::is_slot_id(key_id) {
+            plan.not_planned.push(skip("a credential report names no key id; plan from a live scan to act"));
+            continue;
+        }
         let fits = match action {
             Action::Deactivate => status == KeyStatus::Active,
             Action::Delete => status == KeyStatus::Inactive,

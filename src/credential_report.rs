@@ -1,0 +1,223 @@
+//! An IAM credential report (the 22-column CSV from GetCredentialReport) as an inventory.
+//!
+//! The report has no access key ids, only two key slots per user; keys are named
+//! `slot 1` and `slot 2`, and a slot holds a key when its `last_rotated` is a date (for a
+//! key never rotated, that is its creation date). `N/A`, `no_information` and
+//! `not_supported` mean "nothing" wherever they appear. The `<root_account>` row becomes
+//! the account's root-key information. Anything that does not fit is an error naming the
+//! line and column: a malformed report must never read as "no keys".
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{
+    AccessKey, Account, Inventory, KeyStatus, LastUsed, Root, User, INVENTORY_SCHEMA_VERSION,
+};
+use crate::rules::ROOT_USER;
+
+/// The columns keyaudit reads (AWS's report has 22; the others are passwords, MFA, certs).
+const REQUIRED: [&str; 13] = [
+    "user",
+    "arn",
+    "user_creation_time",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_1_last_used_region",
+    "access_key_1_last_used_service",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+    "access_key_2_last_used_region",
+    "access_key_2_last_used_service",
+];
+
+/// The id a key gets when the report names only its slot.
+pub fn slot_id(slot: u8) -> String {
+    format!("slot {slot}")
+}
+
+/// True for ids made up by [`slot_id`]: no IAM API can act on them.
+pub fn is_slot_id(id: &str) -> bool {
+    id.starts_with("slot ")
+}
+
+fn is_nothing(value: &str) -> bool {
+    matches!(value, "" | "N/A" | "no_information" | "not_supported")
+}
+
+/// Parses the report. `collected_at` is when it was generated (or downloaded).
+pub fn parse(text: &str, collected_at: DateTime<Utc>) -> Result<Inventory, String> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let header = reader.headers().map_err(|e| format!("not a CSV file: {e}"))?.clone();
+    let columns: HashMap<&str, usize> = header.iter().enumerate().map(|(i, name)| (name, i)).collect();
+    if let Some(missing) = REQUIRED.iter().find(|name| !columns.contains_key(*name)) {
+        return Err(format!("not an IAM credential report: no `{missing}` column"));
+    }
+
+    let mut account_id: Option<String> = None;
+    let mut users = Vec::new();
+    let mut root = None;
+    for (index, record) in reader.records().enumerate() {
+        let line = index + 2; // the header is line 1
+        let record = record.map_err(|e| format!("line {line}: {e}"))?;
+        let field = |name: &str| record.get(columns[name]).unwrap_or_default().trim();
+        let date = |name: &str| -> Result<Option<DateTime<Utc>>, String> {
+            let value = field(name);
+            if is_nothing(value) {
+                return Ok(None);
+            }
+            DateTime::parse_from_rfc3339(value)
+                .map(|d| Some(d.with_timezone(&Utc)))
+                .map_err(|_| format!("line {line}, column {name}: expected a date or N/A, found `{value}`"))
+        };
+        let flag = |name: &str| -> Result<bool, String> {
+            match field(name) {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(format!("line {line}, column {name}: expected true or false, found `{other}`")),
+            }
+        };
+
+        let arn = field("arn");
+        let row_account = arn
+            .split(':')
+            .nth(4)
+            .filter(|id| id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()))
+            .ok_or_else(|| format!("line {line}, column arn: not an IAM ARN: `{arn}`"))?;
+        match &account_id {
+            None => account_id = Some(row_account.to_string()),
+            Some(first) if first != row_account => {
+                return Err(format!(
+                    "line {line}: account {row_account} differs from {first}: one report per account"
+                ))
+            }
+            Some(_) => {}
+        }
+
+        let mut keys = Vec::new();
+        for slot in [1u8, 2] {
+            let prefix = format!("access_key_{slot}");
+            let Some(created) = date(&format!("{prefix}_last_rotated"))? else { continue };
+            let active = flag(&format!("{prefix}_active"))?;
+            let known = |name: String| Some(field(&name).to_string()).filter(|v| !is_nothing(v));
+            let last_used = match date(&format!("{prefix}_last_used_date"))? {
+                Some(date) => LastUsed::At {
+                    date,
+                    service: known(format!("{prefix}_last_used_service")),
+                    region: known(format!("{prefix}_last_used_region")),
+                },
+                None => LastUsed::Never,
+            };
+            keys.push(AccessKey {
+                access_key_id: slot_id(slot),
+                status: if active { KeyStatus::Active } else { KeyStatus::Inactive },
+                created,
+                last_used,
+            });
+        }
+
+        let user = field("user");
+        if user == ROOT_USER {
+            root = Some(Root { access_keys_present: !keys.is_empty(), keys });
+            continue;
+        }
+        let created = date("user_creation_time")?
+            .ok_or_else(|| format!("line {line}, column user_creation_time: a user needs a creation date"))?;
+        users.push(User {
+            user_name: user.to_string(),
+            path: path_of(arn),
+            arn: arn.to_string(),
+            created,
+            keys,
+        });
+    }
+    let account_id = account_id.ok_or("the report has no rows")?;
+    users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    Ok(Inventory {
+        schema_version: INVENTORY_SCHEMA_VERSION,
+        collected_at,
+        accounts: vec![Account { account_id, users, root }],
+        errors: Vec::new(),
+    })
+}
+
+/// `arn:aws:iam::123456789012:user/eng/alice` -> `/eng/`.
+fn path_of(arn: &str) -> String {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+    let mut parts: Vec<&str> = resource.split('/').collect();
+    if parts.len() <= 2 {
+        return "/".to_string();
+    }
+    parts.pop();
+    format!("/{}/", parts[1..].join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn parses_the_fixture() {
+        let text = include_str!("../tests/fixtures/credential-report.csv");
+        let inventory = parse(text, now()).unwrap();
+        let account = &inventory.accounts[0];
+        assert_eq!(account.account_id, "123456789012");
+        let root = account.root.as_ref().unwrap();
+        assert!(root.access_keys_present);
+        assert_eq!(root.keys.len(), 1);
+        let alice = account.users.iter().find(|u| u.user_name == "alice").unwrap();
+        assert_eq!(alice.path, "/engineering/");
+        assert_eq!(alice.keys.len(), 2);
+        assert_eq!(alice.keys[0].access_key_id, "slot 1");
+        assert_eq!(
+            alice.keys[0].last_used,
+            LastUsed::At {
+                date: "2026-10-30T08:15:00Z".parse().unwrap(),
+                service: Some("s3".into()),
+                region: Some("us-east-1".into())
+            }
+        );
+        assert_eq!(alice.keys[1].status, KeyStatus::Inactive);
+        let console = account.users.iter().find(|u| u.user_name == "console-only").unwrap();
+        assert!(console.keys.is_empty(), "N/A slots are no keys");
+        let never = account.users.iter().find(|u| u.user_name == "ci+deploy@example.com").unwrap();
+        assert_eq!(never.keys[0].last_used, LastUsed::Never);
+    }
+
+    #[test]
+    fn garbage_is_an_error_naming_the_problem() {
+        let row = |key1_rotated: &str| {
+            format!("{HEADER}\nbob,arn:aws:iam::123456789012:user/bob,2025-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,{key1_rotated},N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n")
+        };
+        let cases = [
+            ("hello,world\n1,2\n".to_string(), "no `user` column"),
+            (
+                row("yesterday"),
+                "line 2, column access_key_1_last_rotated: expected a date or N/A, found `yesterday`",
+            ),
+            (format!("{HEADER}\n"), "no rows"),
+            (format!("{HEADER}\nbob,not-an-arn\n"), "line 2"),
+            (row("2025-01-01T00:00:00+00:00").replace("true,2025", "yes,2025"), "expected true or false"),
+        ];
+        for (text, expected) in cases {
+            let error = parse(&text, now()).unwrap_err();
+            assert!(error.contains(expected), "{expected}: got {error}");
+        }
+        assert!(parse(&row("2025-01-01T00:00:00+00:00"), now()).is_ok());
+    }
+
+    #[test]
+    fn paths_from_arns() {
+        assert_eq!(path_of("arn:aws:iam::123456789012:user/alice"), "/");
+        assert_eq!(path_of("arn:aws:iam::123456789012:user/a/b/alice"), "/a/b/");
+        assert_eq!(path_of("arn:aws:iam::123456789012:root"), "/");
+    }
+}
