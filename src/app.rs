@@ -82,12 +82,12 @@ fn collect(plan: &ScanPlan) -> Result<(Inventory, Report, Gate), AppError> {
                 .unwrap_or_else(|_| Utc::now());
             crate::credential_report::parse(&text, collected_at).map_err(|e| usage(format!("{what}: {e}")))?
         }
-        Source::Live { crawl, progress } => {
+        Source::Live { crawl, accounts, progress } => {
             let runtime = runtime()?;
             let bar = progress_bar(*progress);
             let inventory = runtime.block_on(async {
                 let connection = crawl::connect(&plan.connect).await;
-                crawl::scan(&connection, crawl, &bar).await
+                crawl::scan_many(&connection, accounts, crawl, &bar).await
             });
             bar.0.finish_and_clear();
             inventory

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigFile, FailOn, Settings, DEFAULT_CONFIG_FILE};
-use crate::crawl::{ConnectOptions, CrawlOptions};
+use crate::crawl::{AccountsOptions, ConnectOptions, CrawlOptions};
 use crate::report::Format;
 use crate::rules::Threshold;
 
@@ -166,6 +166,35 @@ pub struct ScanArgs {
     /// Evaluate an IAM credential report (CSV) downloaded earlier, without calling AWS.
     #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["inventory", "demo"], help_heading = "Input")]
     pub credential_report: Option<PathBuf>,
+    /// Scan every active account of the AWS Organization (ListAccounts), assuming --role-name
+    /// in each.
+    #[arg(long, help_heading = "Accounts")]
+    pub org: bool,
+    /// Scan only these accounts (comma-separated ids), assuming --role-name in each but the
+    /// caller's own.
+    #[arg(long, value_name = "ID,ID", value_delimiter = ',', value_parser = parse_account_id, help_heading = "Accounts")]
+    pub accounts: Vec<String>,
+    /// Like --accounts, from a file: one account id per line, `#` starts a comment.
+    #[arg(long, value_name = "PATH", help_heading = "Accounts")]
+    pub accounts_file: Option<PathBuf>,
+    /// The role to assume in each other account.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "OrganizationAccountAccessRole",
+        help_heading = "Accounts"
+    )]
+    pub role_name: String,
+    /// External id for the role assumption, if the roles require one.
+    #[arg(long, value_name = "ID", help_heading = "Accounts")]
+    pub external_id: Option<String>,
+    /// Session name for the role assumption (shows in CloudTrail).
+    #[arg(long, value_name = "NAME", default_value = "keyaudit", help_heading = "Accounts")]
+    pub role_session_name: String,
+    /// Accounts crawled at once (each with its own --concurrency and retry state).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Accounts")]
+    pub account_concurrency: u16,
+
     /// Also write the inventory collected by this scan as JSON.
     #[arg(long, value_name = "PATH", help_heading = "Input")]
     pub save_inventory: Option<PathBuf>,
@@ -269,7 +298,7 @@ pub enum RulesFormat {
 /// Where the inventory comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    Live { crawl: CrawlOptions, progress: bool },
+    Live { crawl: CrawlOptions, accounts: AccountsOptions, progress: bool },
     File(PathBuf),
     CredentialReport(PathBuf),
     Demo,
@@ -336,7 +365,19 @@ impl ScanArgs {
         } else if let Some(path) = self.credential_report {
             Source::CredentialReport(path)
         } else {
+            let mut accounts: Vec<String> = self.accounts.clone();
+            if let Some(path) = &self.accounts_file {
+                accounts.extend(read_accounts_file(path)?);
+            }
             Source::Live {
+                accounts: AccountsOptions {
+                    org: self.org,
+                    accounts: (!accounts.is_empty()).then_some(accounts),
+                    role_name: self.role_name,
+                    external_id: self.external_id,
+                    session_name: self.role_session_name,
+                    account_concurrency: usize::from(self.account_concurrency),
+                },
                 crawl: CrawlOptions { concurrency: usize::from(self.concurrency) },
                 progress: !self.no_progress,
             }
@@ -364,6 +405,34 @@ fn check_parent_exists(flag: &str, path: &Path) -> Result<(), UsageError> {
         ))),
         _ => Ok(()),
     }
+}
+
+fn parse_account_id(text: &str) -> Result<String, String> {
+    let id = text.trim();
+    if id.len() == 12 && id.chars().all(|c| c.is_ascii_digit()) {
+        Ok(id.to_string())
+    } else {
+        Err(format!("expected a 12-digit AWS account id, got `{text}`"))
+    }
+}
+
+fn read_accounts_file(path: &Path) -> Result<Vec<String>, UsageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("--accounts-file {}: cannot read it: {e}", path.display())))?;
+    let mut ids = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        ids.push(parse_account_id(line).map_err(|e| {
+            UsageError(format!("--accounts-file {} line {}: {e}", path.display(), index + 1))
+        })?);
+    }
+    if ids.is_empty() {
+        return Err(UsageError(format!("--accounts-file {}: no account ids in it", path.display())));
+    }
+    Ok(ids)
 }
 
 fn parse_days(text: &str) -> Result<u32, String> {
@@ -437,6 +506,11 @@ mod tests {
             (vec!["--output", "/no/such/dir/r.csv"], "does not exist"),
             (vec!["--endpoint-url", "localhost:5000"], "http://"),
             (vec!["--concurrency", "0"], "--concurrency"),
+            (vec!["--accounts", "123,456"], "12-digit AWS account id, got `123`"),
+            (
+                vec!["--accounts-file", "/no/such/accounts.txt"],
+                "--accounts-file /no/such/accounts.txt: cannot read it",
+            ),
             (vec!["--config", "/no/such/keyaudit.toml"], "cannot read it"),
         ];
         for (args, expected) in cases {

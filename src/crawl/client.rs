@@ -7,6 +7,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_iam::config::retry::RetryPartition;
 
 use super::errors::scan_error;
 use crate::model::ScanError;
@@ -27,11 +28,31 @@ pub struct ConnectOptions {
 pub struct Connection {
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
+    /// What the clients were built from (assume-role and Organizations build on it); `None`
+    /// for clients made directly (tests).
+    pub config: Option<SdkConfig>,
 }
 
 impl Connection {
     pub fn from_config(config: &SdkConfig) -> Connection {
-        Connection { iam: aws_sdk_iam::Client::new(config), sts: aws_sdk_sts::Client::new(config) }
+        Connection {
+            iam: aws_sdk_iam::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            config: Some(config.clone()),
+        }
+    }
+
+    /// Clients whose retry state (token bucket, adaptive limiter) is this account's own.
+    /// By default the SDK shares one per service and region across the process, so one
+    /// throttled account would slow or starve the others.
+    pub fn for_account(config: &SdkConfig, account_id: &str) -> Connection {
+        let partition = RetryPartition::new(format!("keyaudit-iam-{account_id}"));
+        let iam = aws_sdk_iam::config::Builder::from(config).retry_partition(partition).build();
+        Connection {
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            sts: aws_sdk_sts::Client::new(config),
+            config: Some(config.clone()),
+        }
     }
 
     /// The account the credentials belong to (STS GetCallerIdentity). Failing here means

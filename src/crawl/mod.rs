@@ -8,9 +8,11 @@
 
 mod client;
 mod errors;
+mod org;
 
 pub use client::{connect, ConnectOptions, Connection};
 pub(crate) use errors::scan_error;
+pub use org::{scan_accounts, scan_many, AccountsOptions};
 pub(crate) use std::sync::Arc;
 
 use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
@@ -22,9 +24,7 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
 use crate::model::Root;
-use crate::model::{
-    AccessKey, Account, Inventory, KeyStatus, LastUsed, ScanError, User, INVENTORY_SCHEMA_VERSION,
-};
+use crate::model::{AccessKey, Account, Inventory, KeyStatus, LastUsed, ScanError, User};
 
 /// How hard to crawl.
 #[derive(Debug, Clone)]
@@ -44,15 +44,7 @@ impl Progress for () {
 
 /// Scans the account the connection's credentials belong to.
 pub async fn scan(connection: &Connection, options: &CrawlOptions, progress: &dyn Progress) -> Inventory {
-    let collected_at = Utc::now();
-    let (accounts, errors) = match connection.account_id().await {
-        Ok(account_id) => {
-            let (account, errors) = crawl_account(&connection.iam, account_id, options, progress).await;
-            (vec![account], errors)
-        }
-        Err(error) => (Vec::new(), vec![error]),
-    };
-    Inventory { schema_version: INVENTORY_SCHEMA_VERSION, collected_at, accounts, errors }
+    scan_many(connection, &AccountsOptions::default(), options, progress).await
 }
 
 /// Lists every user of the account, each user's keys and each key's last use.

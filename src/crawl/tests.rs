@@ -15,7 +15,7 @@ use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 
-use super::{crawl_account, CrawlOptions};
+use super::{crawl_account, scan_accounts, Connection, CrawlOptions};
 use crate::model::{KeyStatus, LastUsed};
 
 fn iam_user(name: &str) -> IamUser {
@@ -188,4 +188,66 @@ async fn a_failed_list_users_page_is_an_error_and_earlier_pages_are_kept() {
     assert_eq!(errors.len(), 1);
     assert_eq!((errors[0].operation.as_str(), errors[0].code.as_str()), ("ListUsers", "AccessDenied"));
     assert_eq!(errors[0].user_name, None);
+}
+
+/// STS's error document (Query protocol), as a failed AssumeRole surfaces it.
+fn sts_error(status: u16, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+         <Code>{code}</Code><Message>{message}</Message></Error><RequestId>req-2</RequestId></ErrorResponse>"
+    );
+    Response::new(StatusCode::try_from(status).expect("valid status"), SdkBody::from(body))
+}
+
+fn sts_answering(account: &'static str) -> aws_sdk_sts::Client {
+    let rule = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(move || {
+        aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
+            .account(account)
+            .build()
+    });
+    mock_client!(aws_sdk_sts, [&rule])
+}
+
+#[tokio::test]
+async fn an_account_that_cannot_be_reached_is_an_error_row_and_the_others_complete() {
+    let (users, keys, last_used) = (paged_users(&["a", "b"]), one_key_each(), never_used());
+    let iam = client(&[&users, &keys, &last_used]);
+    let denied = mock!(aws_sdk_sts::Client::get_caller_identity).then_http_response(|| {
+        sts_error(
+            403,
+            "AccessDenied",
+            "User: arn:aws:iam::111111111111:user/auditor is not authorized to perform: sts:AssumeRole on resource: \
+             arn:aws:iam::222222222222:role/OrganizationAccountAccessRole",
+        )
+    });
+    let denied_sts = mock_client!(aws_sdk_sts, [&denied]);
+    let connect = |id: String| {
+        let sts = match id.as_str() {
+            "222222222222" => denied_sts.clone(),
+            "333333333333" => sts_answering("333333333333"),
+            "444444444444" => sts_answering("555555555555"), // the role leads elsewhere
+            _ => sts_answering("111111111111"),
+        };
+        let iam = iam.clone();
+        async move { Connection { iam, sts, config: None } }
+    };
+    let ids = ["111111111111", "222222222222", "333333333333", "444444444444"].map(String::from).to_vec();
+    let (accounts, errors) =
+        scan_accounts("111111111111", ids, connect, &CrawlOptions { concurrency: 4 }, &(), 2).await;
+
+    let reached: Vec<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
+    assert_eq!(reached, ["111111111111", "333333333333"]);
+    assert!(accounts.iter().all(|a| a.users.len() == 2), "the reachable accounts are complete");
+    let mut got: Vec<(Option<&str>, &str, &str)> =
+        errors.iter().map(|e| (e.account_id.as_deref(), e.operation.as_str(), e.code.as_str())).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (Some("222222222222"), "AssumeRole", "AccessDenied"),
+            (Some("444444444444"), "AssumeRole", "MismatchedAccount"),
+        ]
+    );
+    assert!(errors.iter().any(|e| e.message.contains("not authorized to perform: sts:AssumeRole")));
+    assert_eq!(denied.num_calls(), 1, "AccessDenied is not retried");
 }

@@ -123,6 +123,15 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         s.failing,
         s.fail_on,
     )?;
+    if report.accounts.len() > 1 {
+        for a in &report.accounts {
+            writeln!(
+                out,
+                "  account {}: {} users, {} keys ({} active), {} findings, {} failed calls",
+                a.account_id, a.users, a.keys, a.active_keys, a.findings, a.errors
+            )?;
+        }
+    }
     writeln!(
         out,
         "Evaluated as of {}; data collected {}.",

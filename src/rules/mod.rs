@@ -295,8 +295,8 @@ pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to - from).num_days()
 }
 
-/// Evaluates every enabled rule on every user. The result is sorted most severe first, then
-/// by account, user, key and rule, so reports are stable from run to run.
+/// Evaluates every enabled rule on every user. The result is grouped by account, most severe
+/// first within one, then by user, key and rule, so reports are stable from run to run.
 pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<Utc>) -> Vec<Finding> {
     let context = Context { as_of, thresholds: settings.thresholds };
     let mut findings = Vec::new();
@@ -334,9 +334,9 @@ pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<
         }
     }
     findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.account_id.cmp(&b.account_id))
+        a.account_id
+            .cmp(&b.account_id)
+            .then_with(|| b.severity.cmp(&a.severity))
             .then_with(|| a.user_name.cmp(&b.user_name))
             .then_with(|| a.access_key_id.cmp(&b.access_key_id))
             .then_with(|| a.rule.cmp(&b.rule))

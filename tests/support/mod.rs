@@ -24,6 +24,8 @@ pub struct Moto {
     pub secrets: Vec<String>,
     /// Scenario alias -> that key's secret, to sign requests as the key.
     pub secret_of: HashMap<String, String>,
+    /// Account name -> id (`management`, and each member of the scenario's Organization).
+    pub accounts: HashMap<String, String>,
     child: Child,
     _stdin: ChildStdin,
     _scenario: tempfile::NamedTempFile,
@@ -61,6 +63,7 @@ impl Moto {
             keys: serde_json::from_value(ready["keys"].clone()).expect("keys"),
             secrets: serde_json::from_value(ready["secrets"].clone()).expect("secrets"),
             secret_of: serde_json::from_value(ready["secret_of"].clone()).expect("secret_of"),
+            accounts: serde_json::from_value(ready["accounts"].clone()).expect("accounts"),
             child,
             _stdin: stdin,
             _scenario: file,

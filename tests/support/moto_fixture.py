@@ -15,7 +15,9 @@ Prints one JSON line on stdout once the server is ready:
    "secret_of": {alias: secret}, so a test can sign requests as a key (which marks it used)}
 and serves until stdin is closed (the test process exiting closes it).
 
-Scenario: {"users": [{"name": "alice", "path": "/eng/", "created": "2024-01-01T00:00:00Z",
+Scenario: {"members": [{"name": "dev", "users": [...]}] (optional: an Organization with
+  member accounts, reported as "accounts": {name: id}),
+  "users": [{"name": "alice", "path": "/eng/", "created": "2024-01-01T00:00:00Z",
   "keys": [{"alias": "a1", "status": "Active", "created": "2026-01-01T00:00:00Z",
             "last_used": "2026-10-30T00:00:00Z" | null, "service": "s3", "region": "eu-west-1"}]}]}
 """
@@ -48,39 +50,58 @@ def main():
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
 
-    iam = boto3.client(
-        "iam",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIAFIXTURESEEDER000",
-        aws_secret_access_key="fixture-seeder-secret",
-    )
-    backend = iam_backends[ACCOUNT_ID]["global"]
+    session = dict(endpoint_url=endpoint, region_name="us-east-1")
+    seeder = dict(aws_access_key_id="AKIAFIXTURESEEDER000", aws_secret_access_key="fixture-seeder-secret")
+    keys, secrets, secret_of, accounts = {}, [], {}, {"management": ACCOUNT_ID}
 
-    keys, secrets, secret_of = {}, [], {}
-    for user in scenario.get("users", []):
-        iam.create_user(UserName=user["name"], Path=user.get("path", "/"))
-        if "created" in user:
-            backend.users[user["name"]].create_date = naive_utc(user["created"])
-        for spec in user.get("keys", []):
-            created = iam.create_access_key(UserName=user["name"])["AccessKey"]
-            key_id = created["AccessKeyId"]
-            secrets.append(created["SecretAccessKey"])
-            secret_of[spec["alias"]] = created["SecretAccessKey"]
-            keys[spec["alias"]] = key_id
-            if spec.get("status", "Active") != "Active":
-                iam.update_access_key(
-                    UserName=user["name"], AccessKeyId=key_id, Status=spec["status"]
-                )
-            key = backend.access_keys[key_id]
-            if "created" in spec:
-                key.create_date = naive_utc(spec["created"])
-            if spec.get("last_used"):
-                key.last_used = AccessKeyLastUsed(
-                    timestamp=naive_utc(spec["last_used"]),
-                    service=spec.get("service", "iam"),
-                    region=spec.get("region", "us-east-1"),
-                )
+    def seed(iam, account_id, users):
+        backend = iam_backends[account_id]["global"]
+        for user in users:
+            iam.create_user(UserName=user["name"], Path=user.get("path", "/"))
+            if "created" in user:
+                backend.users[user["name"]].create_date = naive_utc(user["created"])
+            for spec in user.get("keys", []):
+                created = iam.create_access_key(UserName=user["name"])["AccessKey"]
+                key_id = created["AccessKeyId"]
+                secrets.append(created["SecretAccessKey"])
+                secret_of[spec["alias"]] = created["SecretAccessKey"]
+                keys[spec["alias"]] = key_id
+                if spec.get("status", "Active") != "Active":
+                    iam.update_access_key(UserName=user["name"], AccessKeyId=key_id, Status=spec["status"])
+                key = backend.access_keys[key_id]
+                if "created" in spec:
+                    key.create_date = naive_utc(spec["created"])
+                if spec.get("last_used"):
+                    key.last_used = AccessKeyLastUsed(
+                        timestamp=naive_utc(spec["last_used"]),
+                        service=spec.get("service", "iam"),
+                        region=spec.get("region", "us-east-1"),
+                    )
+
+    seed(boto3.client("iam", **session, **seeder), ACCOUNT_ID, scenario.get("users", []))
+
+    members = scenario.get("members", [])
+    if members:
+        # An Organization with member accounts; each member's IAM is reached the way keyaudit
+        # reaches it: by assuming OrganizationAccountAccessRole there.
+        orgs = boto3.client("organizations", **session, **seeder)
+        orgs.create_organization(FeatureSet="ALL")
+        sts = boto3.client("sts", **session, **seeder)
+        for member in members:
+            status = orgs.create_account(Email=f"{member['name']}@example.com", AccountName=member["name"])
+            account_id = status["CreateAccountStatus"]["AccountId"]
+            accounts[member["name"]] = account_id
+            creds = sts.assume_role(
+                RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="seed"
+            )["Credentials"]
+            iam = boto3.client(
+                "iam",
+                **session,
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+            )
+            seed(iam, account_id, member.get("users", []))
 
     print(
         json.dumps(
@@ -90,6 +111,7 @@ def main():
                 "keys": keys,
                 "secrets": secrets,
                 "secret_of": secret_of,
+                "accounts": accounts,
             }
         ),
         flush=True,

@@ -1,0 +1,246 @@
+//! Many accounts in one scan: the caller's own, a list, or every active account of an AWS
+//! Organization, each reached by assuming a role.
+//!
+//! Each account gets its own clients with their own retry partition (token bucket and
+//! adaptive limiter) and its own concurrency bound, so a throttled or slow account cannot
+//! starve the others. An account that cannot be reached (role missing, access denied,
+//! external id wrong) is an error row for that account, and the others still complete.
+
+use std::future::Future;
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::SdkConfig;
+use aws_sdk_iam::config::SharedCredentialsProvider;
+use aws_sdk_organizations::types::{AccountState, AccountStatus};
+use chrono::Utc;
+use futures::stream::{self, StreamExt};
+
+use super::{crawl_account, scan_error, Connection, CrawlOptions, Progress};
+use crate::model::{Account, Inventory, ScanError, INVENTORY_SCHEMA_VERSION};
+
+/// Which accounts to scan and how to get into them.
+#[derive(Debug, Clone)]
+pub struct AccountsOptions {
+    /// List the Organization's accounts (from its management or a delegated account).
+    pub org: bool,
+    /// Only these accounts (with `org`: only those of the Organization).
+    pub accounts: Option<Vec<String>>,
+    pub role_name: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
+    /// Accounts crawled at once.
+    pub account_concurrency: usize,
+}
+
+impl Default for AccountsOptions {
+    fn default() -> Self {
+        AccountsOptions {
+            org: false,
+            accounts: None,
+            role_name: "OrganizationAccountAccessRole".into(),
+            external_id: None,
+            session_name: "keyaudit".into(),
+            account_concurrency: 4,
+        }
+    }
+}
+
+/// Scans the selected accounts and merges them into one inventory.
+pub async fn scan_many(
+    base: &Connection,
+    options: &AccountsOptions,
+    crawl: &CrawlOptions,
+    progress: &dyn Progress,
+) -> Inventory {
+    let collected_at = Utc::now();
+    let inventory = |accounts, errors| Inventory {
+        schema_version: INVENTORY_SCHEMA_VERSION,
+        collected_at,
+        accounts,
+        errors,
+    };
+    let caller = match base.account_id().await {
+        Ok(id) => id,
+        Err(error) => return inventory(Vec::new(), vec![error]),
+    };
+    let (ids, mut errors) = target_ids(base, &caller, options).await;
+    let config = base.config.clone();
+    let (accounts, more) = scan_accounts(
+        &caller,
+        ids,
+        |id| {
+            let config = config.clone();
+            let base = base.clone();
+            let caller = caller.clone();
+            async move {
+                match config {
+                    Some(config) if id == caller => Connection::for_account(&config, &id),
+                    Some(config) => assume(&config, &id, options).await,
+                    None => base,
+                }
+            }
+        },
+        crawl,
+        progress,
+        options.account_concurrency,
+    )
+    .await;
+    errors.extend(more);
+    inventory(accounts, errors)
+}
+
+/// The accounts to scan, and the errors met choosing them. When the Organization cannot be
+/// listed, the accounts named explicitly (else the caller's own) are still scanned; the
+/// error makes the scan incomplete.
+async fn target_ids(
+    base: &Connection,
+    caller: &str,
+    options: &AccountsOptions,
+) -> (Vec<String>, Vec<ScanError>) {
+    let mut errors = Vec::new();
+    let listed = if options.org {
+        match list_org_accounts(base, caller).await {
+            Ok(ids) => Some(ids),
+            Err(error) => {
+                errors.push(error);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut ids = match (&options.accounts, listed) {
+        (Some(wanted), Some(org)) => {
+            for id in wanted.iter().filter(|id| !org.contains(id)) {
+                errors.push(ScanError {
+                    account_id: Some(id.clone()),
+                    user_name: None,
+                    access_key_id: None,
+                    operation: "ListAccounts".into(),
+                    code: "NotInOrganization".into(),
+                    message: format!("account {id} is not an active account of the organization"),
+                });
+            }
+            wanted.iter().filter(|id| org.contains(id)).cloned().collect()
+        }
+        (Some(wanted), None) => wanted.clone(),
+        (None, Some(org)) => org,
+        (None, None) => vec![caller.to_string()],
+    };
+    ids.sort();
+    ids.dedup();
+    (ids, errors)
+}
+
+/// Active accounts of the Organization (ListAccounts, every page).
+async fn list_org_accounts(base: &Connection, caller: &str) -> Result<Vec<String>, ScanError> {
+    let Some(config) = &base.config else { return Ok(vec![caller.to_string()]) };
+    let client = aws_sdk_organizations::Client::new(config);
+    let mut pages = client.list_accounts().into_paginator().send();
+    let mut ids = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|error| scan_error(Some(caller), None, None, "ListAccounts", &error))?;
+        for account in page.accounts() {
+            // `state` replaces the deprecated `status`; accept either saying active.
+            #[allow(deprecated)]
+            let active = match account.state() {
+                Some(state) => *state == AccountState::Active,
+                None => account.status() == Some(&AccountStatus::Active),
+            };
+            if let (true, Some(id)) = (active, account.id()) {
+                ids.push(id.to_string());
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Clients for `account_id` with credentials from assuming the role there. Nothing is
+/// called yet: a failure shows at the first call, which [`scan_accounts`] makes.
+async fn assume(config: &SdkConfig, account_id: &str, options: &AccountsOptions) -> Connection {
+    let partition = match config.region().map(|region| region.as_ref()) {
+        Some(region) if region.starts_with("us-gov-") => "aws-us-gov",
+        Some(region) if region.starts_with("cn-") => "aws-cn",
+        _ => "aws",
+    };
+    let role_arn = format!("arn:{partition}:iam::{account_id}:role/{}", options.role_name);
+    let mut builder =
+        AssumeRoleProvider::builder(role_arn).session_name(&options.session_name).configure(config);
+    if let Some(external_id) = &options.external_id {
+        builder = builder.external_id(external_id);
+    }
+    let provider = builder.build().await;
+    let assumed = config.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
+    Connection::for_account(&assumed, account_id)
+}
+
+/// Crawls `ids` concurrently, `account_concurrency` at a time. Accounts other than the
+/// caller's are first checked with GetCallerIdentity (that is where a failed role
+/// assumption shows); a failure there is the account's error row.
+pub async fn scan_accounts<F, Fut>(
+    caller: &str,
+    ids: Vec<String>,
+    connect: F,
+    crawl: &CrawlOptions,
+    progress: &dyn Progress,
+    account_concurrency: usize,
+) -> (Vec<Account>, Vec<ScanError>)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Connection>,
+{
+    let connect = &connect;
+    let results: Vec<(Option<Account>, Vec<ScanError>)> = stream::iter(ids)
+        .map(|id| async move {
+            let connection = connect(id.clone()).await;
+            if id != caller {
+                match connection.account_id().await {
+                    Ok(reached) if reached == id => {}
+                    Ok(reached) => {
+                        return (
+                            None,
+                            vec![account_error(
+                                &id,
+                                "MismatchedAccount",
+                                format!("the role led to account {reached}"),
+                            )],
+                        )
+                    }
+                    Err(error) => {
+                        return (
+                            None,
+                            vec![account_error(
+                                &id,
+                                &error.code,
+                                format!("cannot reach the account: {}", error.message),
+                            )],
+                        )
+                    }
+                }
+            }
+            let (account, errors) = crawl_account(&connection.iam, id, crawl, progress).await;
+            (Some(account), errors)
+        })
+        .buffer_unordered(account_concurrency.max(1))
+        .collect()
+        .await;
+    let mut accounts = Vec::new();
+    let mut errors = Vec::new();
+    for (account, account_errors) in results {
+        accounts.extend(account);
+        errors.extend(account_errors);
+    }
+    accounts.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    (accounts, errors)
+}
+
+fn account_error(account_id: &str, code: &str, message: String) -> ScanError {
+    ScanError {
+        account_id: Some(account_id.to_string()),
+        user_name: None,
+        access_key_id: None,
+        operation: "AssumeRole".into(),
+        code: code.to_string(),
+        message,
+    }
+}
