@@ -251,3 +251,24 @@ async fn an_account_that_cannot_be_reached_is_an_error_row_and_the_others_comple
     assert!(errors.iter().any(|e| e.message.contains("not authorized to perform: sts:AssumeRole")));
     assert_eq!(denied.num_calls(), 1, "AccessDenied is not retried");
 }
+
+#[tokio::test]
+async fn root_access_keys_come_from_the_account_summary() {
+    let (users, keys, last_used) = (paged_users(&["a"]), one_key_each(), never_used());
+    let present = mock!(Client::get_account_summary).then_output(|| {
+        GetAccountSummaryOutput::builder().summary_map(SummaryKeyType::AccountAccessKeysPresent, 1).build()
+    });
+    let (account, errors) = crawl(&client(&[&present, &users, &keys, &last_used])).await;
+    assert!(errors.is_empty());
+    assert_eq!(account.root.map(|root| root.access_keys_present), Some(true));
+
+    let denied = mock!(Client::get_account_summary).then_http_response(|| {
+        iam_error(403, "AccessDenied", "not authorized to perform iam:GetAccountSummary")
+    });
+    let (account, errors) = crawl(&client(&[&denied, &users, &keys, &last_used])).await;
+    assert_eq!(account.root, None, "unknown, not 'no root keys'");
+    assert_eq!(
+        (errors[0].operation.as_str(), errors[0].code.as_str()),
+        ("GetAccountSummary", "AccessDenied")
+    );
+}
