@@ -49,7 +49,9 @@ fn is_nothing(value: &str) -> bool {
 
 /// Parses the report. `collected_at` is when it was generated (or downloaded).
 pub fn parse(text: &str, collected_at: DateTime<Utc>) -> Result<Inventory, String> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    // Flexible: IAM (and moto) write user names and paths unquoted, and both may contain
+    // commas; such rows have extra fields, which `unsplit` puts back together.
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let header = reader.headers().map_err(|e| format!("not a CSV file: {e}"))?.clone();
     let columns: HashMap<&str, usize> = header.iter().enumerate().map(|(i, name)| (name, i)).collect();
     if let Some(missing) = REQUIRED.iter().find(|name| !columns.contains_key(*name)) {
@@ -62,6 +64,7 @@ pub fn parse(text: &str, collected_at: DateTime<Utc>) -> Result<Inventory, Strin
     for (index, record) in reader.records().enumerate() {
         let line = index + 2; // the header is line 1
         let record = record.map_err(|e| format!("line {line}: {e}"))?;
+        let record = unsplit(&header, record).map_err(|e| format!("line {line}: {e}"))?;
         let field = |name: &str| record.get(columns[name]).unwrap_or_default().trim();
         let date = |name: &str| -> Result<Option<DateTime<Utc>>, String> {
             let value = field(name);
@@ -138,9 +141,33 @@ pub fn parse(text: &str, collected_at: DateTime<Utc>) -> Result<Inventory, Strin
     Ok(Inventory {
         schema_version: INVENTORY_SCHEMA_VERSION,
         collected_at,
-        accounts: vec![Account { account_id, users, root }],
+        accounts: vec![Account { account_id, users, root, credential_report_generated_at: None }],
         errors: Vec::new(),
     })
+}
+
+/// Rejoins a row whose user name or ARN held unquoted commas. Everything after the ARN is
+/// commas-free (dates, flags, regions, services), so the ARN is the fields from the first
+/// one starting with `arn:` up to where the fixed tail begins.
+fn unsplit(header: &csv::StringRecord, record: csv::StringRecord) -> Result<csv::StringRecord, String> {
+    let (want, have) = (header.len(), record.len());
+    if have == want {
+        return Ok(record);
+    }
+    if have < want || header.get(0) != Some("user") || header.get(1) != Some("arn") {
+        return Err(format!("expected {want} fields, found {have}"));
+    }
+    let fields: Vec<&str> = record.iter().collect();
+    let tail = have - (want - 2);
+    let arn_start =
+        fields[1..tail].iter().position(|f| f.starts_with("arn:")).map(|i| i + 1).ok_or("no ARN field")?;
+    let mut rebuilt = csv::StringRecord::new();
+    rebuilt.push_field(&fields[..arn_start].join(","));
+    rebuilt.push_field(&fields[arn_start..tail].join(","));
+    for field in &fields[tail..] {
+        rebuilt.push_field(field);
+    }
+    Ok(rebuilt)
 }
 
 /// `arn:aws:iam::123456789012:user/eng/alice` -> `/eng/`.
@@ -212,6 +239,22 @@ mod tests {
             assert!(error.contains(expected), "{expected}: got {error}");
         }
         assert!(parse(&row("2025-01-01T00:00:00+00:00"), now()).is_ok());
+    }
+
+    #[test]
+    fn unquoted_commas_in_names_are_put_back_together() {
+        let text = format!(
+            "{HEADER}\nsvc.backup=nightly,eu_1-a,arn:aws:iam::123456789012:user/service/svc.backup=nightly,eu_1-a,2025-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2025-02-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        );
+        let inventory = parse(&text, now()).unwrap();
+        let user = &inventory.accounts[0].users[0];
+        assert_eq!(user.user_name, "svc.backup=nightly,eu_1-a");
+        assert_eq!(user.arn, "arn:aws:iam::123456789012:user/service/svc.backup=nightly,eu_1-a");
+        assert_eq!(user.path, "/service/");
+        assert_eq!(user.keys.len(), 1);
+        assert!(parse(&format!("{HEADER}\nbob,arn:aws:iam::123456789012:user/bob,2025\n"), now())
+            .unwrap_err()
+            .contains("expected 22 fields, found 3"));
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Account {
     /// What is known about the root user's access keys; `None` if it could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<Root>,
+    /// Set when keys' last use came from a credential report: when it was generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_report_generated_at: Option<DateTime<Utc>>,
 }
 
 /// The root user's access keys (from GetAccountSummary, or a credential report's

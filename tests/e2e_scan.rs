@@ -446,3 +446,39 @@ fn sarif_of_an_incomplete_scan_says_so_and_validates() {
         .unwrap()
         .contains("GetCallerIdentity"));
 }
+
+#[test]
+fn the_credential_report_fast_path_finds_the_same_and_says_where_last_use_came_from() {
+    let moto = moto();
+    let dir = temp_dir();
+    let output = keyaudit(
+        dir.path(),
+        Some(&moto.endpoint),
+        &[
+            "scan",
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+            "--last-used-source",
+            "credential-report",
+            "--output",
+            "r.txt",
+        ],
+    );
+    assert_exit(&output, 1);
+    let report = json_stdout(&output);
+    assert_eq!(finding_set(&report), expected_findings(moto));
+    assert_eq!(report["accounts"][0]["last_used_source"], "credential-report");
+    assert!(report["accounts"][0]["credential_report_generated_at"].is_string());
+    let bob = report["findings"].as_array().unwrap().iter().find(|f| f["user_name"] == "bob").unwrap();
+    assert!(bob["last_used_source"].as_str().unwrap().starts_with("credential-report generated "), "{bob}");
+    let alice = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["access_key_id"] == moto.key("alice-ok"))
+        .unwrap();
+    assert_eq!(alice["last_used"], "2026-10-30T00:00:00Z");
+    assert!(read(dir.path().join("r.txt")).contains("comes from its credential report generated"));
+}

@@ -7,7 +7,11 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_iam::config::retry::RetryPartition;
+use std::sync::Arc;
+
+use aws_sdk_iam::config::retry::{RetryPartition, TokenBucket};
+
+use super::limiter::{Limiter, ThrottleObserver};
 
 use super::errors::scan_error;
 use crate::model::ScanError;
@@ -31,27 +35,36 @@ pub struct Connection {
     /// What the clients were built from (assume-role and Organizations build on it); `None`
     /// for clients made directly (tests).
     pub config: Option<SdkConfig>,
+    /// Paces and bounds this account's IAM calls; fed by the IAM client's every attempt.
+    pub limiter: Arc<Limiter>,
 }
 
 impl Connection {
     pub fn from_config(config: &SdkConfig) -> Connection {
-        Connection {
-            iam: aws_sdk_iam::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
-            config: Some(config.clone()),
-        }
+        Connection::for_account(config, "default", DEFAULT_IN_FLIGHT)
     }
 
     /// Clients whose retry state (token bucket, adaptive limiter) is this account's own.
     /// By default the SDK shares one per service and region across the process, so one
     /// throttled account would slow or starve the others.
-    pub fn for_account(config: &SdkConfig, account_id: &str) -> Connection {
-        let partition = RetryPartition::new(format!("keyaudit-iam-{account_id}"));
-        let iam = aws_sdk_iam::config::Builder::from(config).retry_partition(partition).build();
+    ///
+    /// The retry token bucket is unlimited: it exists to stop retry storms against a failing
+    /// service, which the limiter already prevents by pacing, and an empty bucket would turn
+    /// throttling under load into failed calls (gaps) instead of slower ones.
+    pub fn for_account(config: &SdkConfig, account_id: &str, max_in_flight: usize) -> Connection {
+        let limiter = Limiter::new(max_in_flight);
+        let partition = RetryPartition::custom(format!("keyaudit-iam-{account_id}"))
+            .token_bucket(TokenBucket::unlimited())
+            .build();
+        let iam = aws_sdk_iam::config::Builder::from(config)
+            .retry_partition(partition)
+            .interceptor(ThrottleObserver(limiter.clone()))
+            .build();
         Connection {
             iam: aws_sdk_iam::Client::from_conf(iam),
             sts: aws_sdk_sts::Client::new(config),
             config: Some(config.clone()),
+            limiter,
         }
     }
 
@@ -71,6 +84,9 @@ impl Connection {
         }
     }
 }
+
+/// Calls in flight for clients not built for a crawl (the `keys` commands).
+const DEFAULT_IN_FLIGHT: usize = 16;
 
 /// IAM is a global service signed in us-east-1 in the aws partition; STS works there too.
 const FALLBACK_REGION: &str = "us-east-1";

@@ -8,12 +8,16 @@
 
 mod client;
 mod errors;
+pub mod limiter;
 mod org;
+mod report_source;
 
 pub use client::{connect, ConnectOptions, Connection};
 pub(crate) use errors::scan_error;
+pub use limiter::Limiter;
 pub use org::{scan_accounts, scan_many, AccountsOptions};
-pub(crate) use std::sync::Arc;
+pub use report_source::{LastUsedSource, ReportHints};
+use std::sync::Arc;
 
 use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
 use aws_sdk_iam::types::{StatusType, SummaryKeyType, User as IamUser};
@@ -21,7 +25,6 @@ use aws_sdk_iam::Client as IamClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
-use tokio::sync::Semaphore;
 
 use crate::model::Root;
 use crate::model::{AccessKey, Account, Inventory, KeyStatus, LastUsed, ScanError, User};
@@ -31,6 +34,7 @@ use crate::model::{AccessKey, Account, Inventory, KeyStatus, LastUsed, ScanError
 pub struct CrawlOptions {
     /// The most IAM calls in flight at once for one account.
     pub concurrency: usize,
+    pub last_used_source: LastUsedSource,
 }
 
 /// Reports crawl progress (a progress bar, or nothing); called once per user finished.
@@ -54,12 +58,19 @@ pub async fn scan(connection: &Connection, options: &CrawlOptions, progress: &dy
 /// name so inventories are stable.
 pub async fn crawl_account(
     iam: &IamClient,
+    permits: &Arc<Limiter>,
     account_id: String,
     options: &CrawlOptions,
     progress: &dyn Progress,
 ) -> (Account, Vec<ScanError>) {
-    let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let account = account_id.as_str();
+    // The fast path is an optimisation: if the report cannot be had, every key falls back
+    // to GetAccessKeyLastUsed and the account's report time stays empty (shown as "api").
+    let hints = match options.last_used_source {
+        LastUsedSource::Api => None,
+        LastUsedSource::CredentialReport => report_source::fetch(iam, permits, account).await.ok(),
+    };
+    let hints = hints.as_ref();
 
     let pages = stream::unfold(Some(iam.list_users().into_paginator().page_size(1000).send()), {
         let permits = permits.clone();
@@ -68,7 +79,7 @@ pub async fn crawl_account(
             async move {
                 let mut pages = state?;
                 let page = {
-                    let _permit = permits.acquire().await.ok()?;
+                    let _permit = permits.acquire().await?;
                     pages.next().await?
                 };
                 match page {
@@ -94,7 +105,7 @@ pub async fn crawl_account(
                 let permits = permits.clone();
                 async move {
                     match item {
-                        Ok(user) => crawl_user(iam, account, user, &permits).await,
+                        Ok(user) => crawl_user(iam, account, user, &permits, hints).await,
                         Err(error) => (None, vec![error]),
                     }
                 }
@@ -111,20 +122,21 @@ pub async fn crawl_account(
         }
     }
     users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-    let root = match root_keys(iam, &permits).await {
+    let root = match root_keys(iam, permits).await {
         Ok(root) => Some(root),
         Err(error) => {
             errors.push(scan_error(Some(&account_id), None, None, "GetAccountSummary", &error));
             None
         }
     };
-    (Account { account_id, users, root }, errors)
+    let credential_report_generated_at = hints.map(|hints| hints.generated_at);
+    (Account { account_id, users, root, credential_report_generated_at }, errors)
 }
 
 /// Whether the root user has access keys (GetAccountSummary's AccountAccessKeysPresent).
 async fn root_keys(
     iam: &IamClient,
-    permits: &Semaphore,
+    permits: &Limiter,
 ) -> Result<Root, aws_sdk_iam::error::SdkError<GetAccountSummaryError, HttpResponse>> {
     let summary = {
         let _permit = permits.acquire().await;
@@ -141,9 +153,10 @@ async fn crawl_user(
     iam: &IamClient,
     account: &str,
     user: IamUser,
-    permits: &Semaphore,
+    permits: &Limiter,
+    hints: Option<&ReportHints>,
 ) -> (Option<User>, Vec<ScanError>) {
-    let (keys, errors) = user_keys(iam, account, user.user_name(), permits).await;
+    let (keys, errors) = user_keys(iam, account, user.user_name(), permits, hints).await;
     let user = User {
         path: user.path().to_string(),
         arn: user.arn().to_string(),
@@ -160,7 +173,8 @@ pub async fn user_keys(
     iam: &IamClient,
     account: &str,
     user_name: &str,
-    permits: &Semaphore,
+    permits: &Limiter,
+    hints: Option<&ReportHints>,
 ) -> (Vec<AccessKey>, Vec<ScanError>) {
     let mut errors = Vec::new();
     let listed = {
@@ -193,6 +207,15 @@ pub async fn user_keys(
     }
 
     let lookups = listed_keys.into_iter().map(|key| async move {
+        if let Some(last_used) = hints.and_then(|hints| hints.last_used(user_name, key.created, key.status)) {
+            let key = AccessKey {
+                access_key_id: key.access_key_id,
+                status: key.status,
+                created: key.created,
+                last_used,
+            };
+            return (key, None);
+        }
         let used = {
             let _permit = permits.acquire().await;
             iam.get_access_key_last_used().access_key_id(&key.access_key_id).send().await

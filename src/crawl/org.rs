@@ -74,8 +74,8 @@ pub async fn scan_many(
             let caller = caller.clone();
             async move {
                 match config {
-                    Some(config) if id == caller => Connection::for_account(&config, &id),
-                    Some(config) => assume(&config, &id, options).await,
+                    Some(config) if id == caller => Connection::for_account(&config, &id, crawl.concurrency),
+                    Some(config) => assume(&config, &id, options, crawl.concurrency).await,
                     None => base,
                 }
             }
@@ -157,7 +157,12 @@ async fn list_org_accounts(base: &Connection, caller: &str) -> Result<Vec<String
 
 /// Clients for `account_id` with credentials from assuming the role there. Nothing is
 /// called yet: a failure shows at the first call, which [`scan_accounts`] makes.
-async fn assume(config: &SdkConfig, account_id: &str, options: &AccountsOptions) -> Connection {
+async fn assume(
+    config: &SdkConfig,
+    account_id: &str,
+    options: &AccountsOptions,
+    max_in_flight: usize,
+) -> Connection {
     let partition = match config.region().map(|region| region.as_ref()) {
         Some(region) if region.starts_with("us-gov-") => "aws-us-gov",
         Some(region) if region.starts_with("cn-") => "aws-cn",
@@ -171,7 +176,7 @@ async fn assume(config: &SdkConfig, account_id: &str, options: &AccountsOptions)
     }
     let provider = builder.build().await;
     let assumed = config.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
-    Connection::for_account(&assumed, account_id)
+    Connection::for_account(&assumed, account_id, max_in_flight)
 }
 
 /// Crawls `ids` concurrently, `account_concurrency` at a time. Accounts other than the
@@ -218,7 +223,8 @@ where
                     }
                 }
             }
-            let (account, errors) = crawl_account(&connection.iam, id, crawl, progress).await;
+            let (account, errors) =
+                crawl_account(&connection.iam, &connection.limiter, id, crawl, progress).await;
             (Some(account), errors)
         })
         .buffer_unordered(account_concurrency.max(1))

@@ -15,7 +15,7 @@ use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 
-use super::{crawl_account, scan_accounts, Connection, CrawlOptions};
+use super::{crawl_account, scan_accounts, Connection, CrawlOptions, LastUsedSource, Limiter};
 use crate::model::{KeyStatus, LastUsed};
 
 fn iam_user(name: &str) -> IamUser {
@@ -92,7 +92,14 @@ fn client(rules: &[&Rule]) -> Client {
 }
 
 async fn crawl(client: &Client) -> (crate::model::Account, Vec<crate::model::ScanError>) {
-    crawl_account(client, "111122223333".into(), &CrawlOptions { concurrency: 4 }, &()).await
+    crawl_account(
+        client,
+        &Limiter::new(4),
+        "111122223333".into(),
+        &CrawlOptions { concurrency: 4, last_used_source: LastUsedSource::Api },
+        &(),
+    )
+    .await
 }
 
 const SEVEN: &[&str] = &["u0", "u1", "u2", "u3", "u4", "u5", "u6"];
@@ -229,11 +236,18 @@ async fn an_account_that_cannot_be_reached_is_an_error_row_and_the_others_comple
             _ => sts_answering("111111111111"),
         };
         let iam = iam.clone();
-        async move { Connection { iam, sts, config: None } }
+        async move { Connection { iam, sts, config: None, limiter: Limiter::new(4) } }
     };
     let ids = ["111111111111", "222222222222", "333333333333", "444444444444"].map(String::from).to_vec();
-    let (accounts, errors) =
-        scan_accounts("111111111111", ids, connect, &CrawlOptions { concurrency: 4 }, &(), 2).await;
+    let (accounts, errors) = scan_accounts(
+        "111111111111",
+        ids,
+        connect,
+        &CrawlOptions { concurrency: 4, last_used_source: LastUsedSource::Api },
+        &(),
+        2,
+    )
+    .await;
 
     let reached: Vec<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
     assert_eq!(reached, ["111111111111", "333333333333"]);
@@ -271,4 +285,48 @@ async fn root_access_keys_come_from_the_account_summary() {
         (errors[0].operation.as_str(), errors[0].code.as_str()),
         ("GetAccountSummary", "AccessDenied")
     );
+}
+
+#[tokio::test]
+async fn every_throttled_attempt_reaches_the_limiter_even_when_the_sdk_retries_it() {
+    let limiter = Limiter::new(4);
+    let (users, last_used) = (paged_users(&["a", "b", "c"]), never_used());
+    let throttled_twice = mock!(Client::list_access_keys)
+        .match_requests(|request| request.user_name() == Some("b"))
+        .sequence()
+        .http_response(|| iam_error(400, "Throttling", "Rate exceeded"))
+        .times(2)
+        .output(|| {
+            ListAccessKeysOutput::builder().set_access_key_metadata(Some(vec![])).build().expect("valid")
+        })
+        .build();
+    let keys = one_key_each();
+    let summary =
+        mock!(Client::get_account_summary).then_output(|| GetAccountSummaryOutput::builder().build());
+    let observer = super::limiter::ThrottleObserver(limiter.clone());
+    let iam = mock_client!(
+        aws_sdk_iam,
+        RuleMode::MatchAny,
+        [&users, &throttled_twice, &keys, &last_used, &summary],
+        |c| c
+            .retry_config(
+                RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1))
+            )
+            .interceptor(observer.clone())
+    );
+    let (account, errors) = crawl_account(
+        &iam,
+        &limiter,
+        "111122223333".into(),
+        &CrawlOptions { concurrency: 4, last_used_source: LastUsedSource::Api },
+        &(),
+    )
+    .await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(account.users.len(), 3);
+    let stats = limiter.stats();
+    assert_eq!(stats.throttled, 2, "both throttled attempts were seen");
+    // 1 ListUsers + 3 ListAccessKeys (+2 retries) + 2 GetAccessKeyLastUsed + 1 GetAccountSummary
+    assert_eq!(stats.attempts, 9);
+    assert!(limiter.rate().is_some(), "throttling switched pacing on");
 }

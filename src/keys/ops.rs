@@ -3,7 +3,6 @@
 
 use aws_sdk_iam::types::StatusType;
 use aws_sdk_iam::Client as IamClient;
-use tokio::sync::Semaphore;
 
 use super::{Refusal, Secret, SecretSink, Step};
 use crate::crawl::{self, scan_error, Connection};
@@ -63,8 +62,8 @@ impl KeyOps {
     /// The user's keys with their last use. Any failed call fails the whole listing: a
     /// decision about keys is never taken on a partial list.
     pub async fn list(&self, user: &str) -> Result<Vec<AccessKey>, OpError> {
-        let permits = Semaphore::new(2);
-        let (keys, errors) = crawl::user_keys(&self.iam, &self.account_id, user, &permits).await;
+        let permits = crawl::Limiter::new(2);
+        let (keys, errors) = crawl::user_keys(&self.iam, &self.account_id, user, &permits, None).await;
         match errors.into_iter().next() {
             Some(error) => Err(classify(error, user)),
             None => Ok(keys),

@@ -291,6 +291,7 @@ mod tests {
             last_used_service: None,
             last_used_region: None,
             days_since_last_use: None,
+            last_used_source: None,
             suppressed: false,
             suppression_reason: None,
             suppression_expires: None,

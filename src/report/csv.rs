@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use super::{format_date, Report};
 
-const HEADER: [&str; 17] = [
+const HEADER: [&str; 18] = [
     "account_id",
     "user_name",
     "access_key_id",
@@ -24,6 +24,7 @@ const HEADER: [&str; 17] = [
     "last_used_service",
     "last_used_region",
     "days_since_last_use",
+    "last_used_source",
     "suppressed",
     "suppression_reason",
 ];
@@ -49,6 +50,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             text(f.last_used_service.clone()),
             text(f.last_used_region.clone()),
             text(f.days_since_last_use.map(|d| d.to_string())),
+            text(f.last_used_source.clone()),
             f.suppressed.to_string(),
             text(f.suppression_reason.clone()),
         ])?;
@@ -61,6 +63,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "scan-error".to_string(),
             String::new(),
             format!("{} failed ({}): {}", e.operation, e.code, e.message),
+            String::new(),
             String::new(),
             String::new(),
             String::new(),

@@ -87,6 +87,10 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountSummary {
     pub account_id: String,
+    /// `api` (GetAccessKeyLastUsed) or `credential-report`.
+    pub last_used_source: &'static str,
+    /// When the credential report that supplied last-use data was generated.
+    pub credential_report_generated_at: Option<DateTime<Utc>>,
     pub users: usize,
     pub keys: usize,
     pub active_keys: usize,
@@ -172,6 +176,9 @@ pub struct FindingRow {
     pub last_used_service: Option<String>,
     pub last_used_region: Option<String>,
     pub days_since_last_use: Option<i64>,
+    /// Where `last_used` came from: `api`, or `credential-report generated <time>`.
+    #[serde(default)]
+    pub last_used_source: Option<String>,
     /// Under a suppression in force: reported, but not counted by the exit code.
     #[serde(default)]
     pub suppressed: bool,
@@ -245,6 +252,17 @@ impl Report {
                     last_used_service: service,
                     last_used_region: region,
                     days_since_last_use: last_used.map(|date| days_between(date, as_of)),
+                    last_used_source: key.map(|_| {
+                        let report = inventory
+                            .accounts
+                            .iter()
+                            .find(|a| a.account_id == finding.account_id)
+                            .and_then(|a| a.credential_report_generated_at);
+                        match report {
+                            Some(at) => format!("credential-report generated {}", format_date(at)),
+                            None => "api".to_string(),
+                        }
+                    }),
                     suppressed: finding.is_suppressed(),
                     suppression_reason: finding.suppression.as_ref().map(|mark| mark.reason.clone()),
                     suppression_expires: finding.suppression.as_ref().and_then(|mark| mark.expires),
@@ -258,6 +276,12 @@ impl Report {
             .iter()
             .map(|account| AccountSummary {
                 account_id: account.account_id.clone(),
+                last_used_source: if account.credential_report_generated_at.is_some() {
+                    "credential-report"
+                } else {
+                    "api"
+                },
+                credential_report_generated_at: account.credential_report_generated_at,
                 users: account.users.len(),
                 keys: account.users.iter().map(|user| user.keys.len()).sum(),
                 active_keys: keys

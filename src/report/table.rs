@@ -132,6 +132,14 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
+    for a in report.accounts.iter().filter(|a| a.credential_report_generated_at.is_some()) {
+        writeln!(
+            out,
+            "Last use in account {} comes from its credential report generated {} (IAM's report can be up to 4 hours old).",
+            a.account_id,
+            a.credential_report_generated_at.map(format_date).unwrap_or_default()
+        )?;
+    }
     writeln!(
         out,
         "Evaluated as of {}; data collected {}.",

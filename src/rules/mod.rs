@@ -440,6 +440,7 @@ mod tests {
             accounts: vec![Account {
                 account_id: "111122223333".into(),
                 root: None,
+                credential_report_generated_at: None,
                 users: vec![user(vec![
                     key("AKIAOLDUNUSED", KeyStatus::Active, 200, LastUsed::Never),
                     key("AKIAFRESH", KeyStatus::Active, 100, used(1)),

@@ -50,7 +50,12 @@ mod tests {
         Inventory {
             schema_version: 1,
             collected_at: as_of(),
-            accounts: vec![Account { account_id: "111122223333".into(), users: vec![], root }],
+            accounts: vec![Account {
+                account_id: "111122223333".into(),
+                users: vec![],
+                root,
+                credential_report_generated_at: None,
+            }],
             errors: vec![],
         }
     }
