@@ -201,8 +201,8 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Most IAM calls in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), help_heading = "Connection")]
+    /// Most IAM calls in flight at once per account (pacing adapts below it on throttling).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024), help_heading = "Connection")]
     pub concurrency: u16,
     /// Where keys' last use comes from: `api` (GetAccessKeyLastUsed per key, exact) or
     /// `credential-report` (one report per account, up to 4 hours old; about one call per
@@ -261,8 +261,9 @@ pub struct ConnectArgs {
     /// Send IAM and STS calls to this endpoint (AWS_ENDPOINT_URL[_IAM] work too).
     #[arg(long, value_name = "URL", value_parser = parse_endpoint, help_heading = "Connection")]
     pub endpoint_url: Option<String>,
-    /// Attempts per call (first try included) before a call is recorded as failed.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Connection")]
+    /// Attempts per IAM call (first try included) before it is recorded as failed; throttled
+    /// attempts back off exponentially (up to 20 s) under the SDK's standard retry.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Connection")]
     pub max_attempts: u32,
 }
 

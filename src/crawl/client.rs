@@ -60,9 +60,14 @@ impl Connection {
             .retry_partition(partition)
             .interceptor(ThrottleObserver(limiter.clone()))
             .build();
+        // STS answers the first call of every scan: when it fails, it is nearly always the
+        // endpoint or the credentials, so a few attempts are enough to say so quickly.
+        let sts = aws_sdk_sts::config::Builder::from(config)
+            .retry_config(RetryConfig::standard().with_max_attempts(STS_ATTEMPTS))
+            .build();
         Connection {
             iam: aws_sdk_iam::Client::from_conf(iam),
-            sts: aws_sdk_sts::Client::new(config),
+            sts: aws_sdk_sts::Client::from_conf(sts),
             config: Some(config.clone()),
             limiter,
         }
@@ -84,6 +89,9 @@ impl Connection {
         }
     }
 }
+
+/// Attempts for STS GetCallerIdentity.
+const STS_ATTEMPTS: u32 = 3;
 
 /// Calls in flight for clients not built for a crawl (the `keys` commands).
 const DEFAULT_IN_FLIGHT: usize = 16;

@@ -10,9 +10,12 @@
 //!   throttle and never pay for pacing);
 //! - on throttling, pace at 95% of the rate IAM actually accepted over the last two
 //!   seconds (the goodput under throttling *is* the limit), at most once a second so one
-//!   congestion event counts once;
-//! - while nothing is throttled, probe upward by 2% a second, so a limit that rises (or
-//!   other clients going away) is found again.
+//!   congestion event counts once; a cut in the first two seconds is provisional (answers
+//!   still in flight make the rate look low) and is followed by fast probing;
+//! - while nothing is throttled, probe upward, 2% a second, and faster once it has been
+//!   quiet for 5 seconds, so a limit that rises (or other clients going away) is found again,
+//!   and an estimate that came out low recovers in seconds, while near the limit the pace
+//!   only creeps.
 //!
 //! Attempts are observed by [`ThrottleObserver`], an SDK interceptor, so the SDK's own
 //! retries (which the crawler never sees) feed the limiter too. The limiter paces the first
@@ -37,8 +40,12 @@ const WINDOW: Duration = Duration::from_secs(2);
 const HOLD: Duration = Duration::from_secs(1);
 /// Pace at this share of the measured accepted rate.
 const BACKOFF: f64 = 0.95;
-/// Probe upward by this share per throttle-free second.
+/// Probe upward by this share per second...
 const PROBE_PER_SECOND: f64 = 0.02;
+/// ...times 1 + the quiet seconds beyond this since the last cut.
+const QUIET_BEFORE_SPEEDUP: Duration = Duration::from_secs(5);
+/// After a cut measured over a young window (see `Pace::provisional`).
+const PROVISIONAL_PROBE_PER_SECOND: f64 = 0.25;
 const MIN_RATE: f64 = 1.0;
 
 #[derive(Debug)]
@@ -62,6 +69,10 @@ struct Pace {
     started: VecDeque<Instant>,
     /// When the limiter was made: early on, the window is only this old.
     born: Instant,
+    /// The last cut was measured over a window younger than WINDOW (the first answers of a
+    /// crawl, still in flight, make the accepted rate look low): probe fast until the next
+    /// throttle gives a real measurement.
+    provisional: bool,
 }
 
 /// Counters for reports and benchmarks.
@@ -84,6 +95,7 @@ impl Limiter {
                 accepted: VecDeque::new(),
                 started: VecDeque::new(),
                 born: now,
+                provisional: false,
             }),
             attempts: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
@@ -138,8 +150,15 @@ impl Limiter {
         pace.accepted.push_back(now);
         pace.prune(now);
         if let Some(rate) = pace.rate {
+            // Probe at 2%/s, and after 5 quiet seconds 2%/s faster for every further quiet
+            // second: near the limit (a cut every few seconds) the pace creeps, but an
+            // estimate that came out low (a cut measured over a young window) recovers fast.
             let elapsed = now.duration_since(pace.last_probe).as_secs_f64();
-            pace.rate = Some(rate * (1.0 + PROBE_PER_SECOND * elapsed));
+            let quiet = pace.last_decrease.map_or(0.0, |at| now.duration_since(at).as_secs_f64());
+            let speedup = 1.0 + (quiet - QUIET_BEFORE_SPEEDUP.as_secs_f64()).max(0.0);
+            let growth =
+                if pace.provisional { PROVISIONAL_PROBE_PER_SECOND } else { PROBE_PER_SECOND * speedup };
+            pace.rate = Some(rate * (1.0 + growth * elapsed));
         }
         pace.last_probe = now;
     }
@@ -152,12 +171,20 @@ impl Limiter {
         let mut pace = self.lock();
         pace.started.push_back(now);
         pace.prune(now);
+        // The SDK will retry this attempt on its own schedule, outside the pace: keep a slot
+        // free for it by pushing the next paced start back one interval.
+        if let Some(rate) = pace.rate {
+            let next = pace.next_start.max(now) + Duration::from_secs_f64(1.0 / rate);
+            pace.next_start = next;
+        }
         if pace.last_decrease.is_some_and(|at| now.duration_since(at) < HOLD) {
             return;
         }
         // Early on the window is younger than WINDOW; measure over what there is (at least
         // 100 ms, so a handful of first answers cannot look like a huge rate).
-        let span = now.duration_since(pace.born).clamp(Duration::from_millis(100), WINDOW).as_secs_f64();
+        let age = now.duration_since(pace.born);
+        pace.provisional = age < WINDOW;
+        let span = age.clamp(Duration::from_millis(100), WINDOW).as_secs_f64();
         let accepted = pace.accepted.len() as f64 / span;
         let offered = pace.started.len() as f64 / span;
         let new_rate = if accepted > 0.0 {

@@ -110,7 +110,9 @@ pub async fn crawl_account(
                     }
                 }
             })
-            .buffer_unordered(options.concurrency.max(1));
+            // Twice as many users as calls in flight: a user between its calls holds no permit,
+            // and the limiter, not this buffer, is what bounds the calls.
+            .buffer_unordered(options.concurrency.max(1) * 2);
         let mut outcomes = std::pin::pin!(outcomes);
 
         while let Some((user, user_errors)) = outcomes.next().await {

@@ -1,0 +1,907 @@
+//! An in-process IAM (and STS) simulator speaking the AWS Query protocol over HTTP/1.1.
+//!
+//! It answers what keyaudit calls, in IAM's own XML shapes, fast enough that it is never the
+//! bottleneck of a benchmark: `ListUsers` (paginated with `MaxItems`/`Marker`),
+//! `ListAccessKeys`, `GetAccessKeyLastUsed`, `GetAccountSummary` and STS `GetCallerIdentity`. SigV4 signatures are
+//! not checked. Each request first takes a token from a bucket shared by all actions (empty
+//! bucket: HTTP 400 `Throttling`, IAM's real throttling error), then sleeps the configured
+//! latency (holding no lock), then answers. Counters are atomics, readable while it runs.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// The simulated account.
+pub const ACCOUNT_ID: &str = "123456789012";
+const IAM_NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+/// IAM's defaults and limits for `MaxItems`.
+const DEFAULT_MAX_ITEMS: usize = 100;
+const MAX_MAX_ITEMS: usize = 1000;
+
+/// A token bucket: `rate` tokens per second, at most `burst` tokens, starting full.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub rate: f64,
+    pub burst: f64,
+}
+
+/// Per-request latency, drawn uniformly from `min..=max` for each request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Latency {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl Latency {
+    pub fn fixed(latency: Duration) -> Latency {
+        Latency { min: latency, max: latency }
+    }
+
+    pub fn mean(&self) -> Duration {
+        (self.min + self.max) / 2
+    }
+
+    /// `50` (milliseconds) or `0-10` (a range, uniform).
+    pub fn parse_ms(text: &str) -> Result<Latency, String> {
+        let ms = |part: &str| {
+            part.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(|v| Duration::from_secs_f64(v / 1000.0))
+        };
+        let bad = || format!("bad latency {text:?}: expected milliseconds, e.g. 50 or 0-10");
+        match text.split_once('-') {
+            Some((lo, hi)) => {
+                let (min, max) = (ms(lo).ok_or_else(bad)?, ms(hi).ok_or_else(bad)?);
+                if min > max {
+                    return Err(bad());
+                }
+                Ok(Latency { min, max })
+            }
+            None => Ok(Latency::fixed(ms(text).ok_or_else(bad)?)),
+        }
+    }
+}
+
+impl std::fmt::Display for Latency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| {
+            let v = d.as_secs_f64() * 1000.0;
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v}")
+            }
+        };
+        if self.min == self.max {
+            write!(f, "{} ms", ms(self.min))
+        } else {
+            write!(f, "{}-{} ms", ms(self.min), ms(self.max))
+        }
+    }
+}
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub users: usize,
+    /// Keys of user `i` are `keys_per_user[i % len]` (e.g. `[2, 1]`: every other user has two
+    /// keys, 5,000 users have 7,500 keys). IAM allows at most 2 keys per user; the simulator
+    /// does not enforce it.
+    pub keys_per_user: Vec<usize>,
+    pub latency: Latency,
+    /// `None`: unlimited.
+    pub rate_limit: Option<RateLimit>,
+    /// Users whose ListAccessKeys is always denied (HTTP 403 `AccessDenied`), to test that a
+    /// call that can never succeed is reported, not skipped.
+    pub denied_users: Vec<String>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            users: 100,
+            keys_per_user: vec![2, 1],
+            latency: Latency::default(),
+            rate_limit: None,
+            denied_users: Vec::new(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// The number of keys this configuration creates.
+    pub fn total_keys(&self) -> usize {
+        total_keys(self.users, &self.keys_per_user)
+    }
+}
+
+/// The number of keys `users` users get with a keys-per-user pattern.
+pub fn total_keys(users: usize, pattern: &[usize]) -> usize {
+    if pattern.is_empty() {
+        return 0;
+    }
+    let full = users / pattern.len();
+    let rest: usize = pattern[..users % pattern.len()].iter().sum();
+    full * pattern.iter().sum::<usize>() + rest
+}
+
+/// The actions the simulator counts separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ListUsers,
+    ListAccessKeys,
+    GetAccessKeyLastUsed,
+    GetAccountSummary,
+    GetCallerIdentity,
+    GenerateCredentialReport,
+    GetCredentialReport,
+    Other,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::ListUsers,
+        Action::ListAccessKeys,
+        Action::GetAccessKeyLastUsed,
+        Action::GetAccountSummary,
+        Action::GetCallerIdentity,
+        Action::GenerateCredentialReport,
+        Action::GetCredentialReport,
+        Action::Other,
+    ];
+
+    fn from_name(name: &str) -> Action {
+        match name {
+            "ListUsers" => Action::ListUsers,
+            "ListAccessKeys" => Action::ListAccessKeys,
+            "GetAccessKeyLastUsed" => Action::GetAccessKeyLastUsed,
+            "GetAccountSummary" => Action::GetAccountSummary,
+            "GetCallerIdentity" => Action::GetCallerIdentity,
+            "GenerateCredentialReport" => Action::GenerateCredentialReport,
+            "GetCredentialReport" => Action::GetCredentialReport,
+            _ => Action::Other,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::ListUsers => "ListUsers",
+            Action::ListAccessKeys => "ListAccessKeys",
+            Action::GetAccessKeyLastUsed => "GetAccessKeyLastUsed",
+            Action::GetAccountSummary => "GetAccountSummary",
+            Action::GetCallerIdentity => "GetCallerIdentity",
+            Action::GenerateCredentialReport => "GenerateCredentialReport",
+            Action::GetCredentialReport => "GetCredentialReport",
+            Action::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Live counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    requests: AtomicU64,
+    throttled: AtomicU64,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
+    per_action: [AtomicU64; 8],
+    throttled_per_action: [AtomicU64; 8],
+}
+
+/// A copy of the counters at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Every request received, throttled ones included.
+    pub requests: u64,
+    /// Requests answered with `Throttling`.
+    pub throttled: u64,
+    /// The most requests being handled at once (received, not yet answered).
+    pub peak_in_flight: u64,
+    /// Requests per action (indexed like [`Action::ALL`]), throttled ones included.
+    pub per_action: [u64; 8],
+    pub throttled_per_action: [u64; 8],
+}
+
+impl StatsSnapshot {
+    pub fn action(&self, action: Action) -> u64 {
+        self.per_action[action.index()]
+    }
+
+    pub fn action_throttled(&self, action: Action) -> u64 {
+        self.throttled_per_action[action.index()]
+    }
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            requests: load(&self.requests),
+            throttled: load(&self.throttled),
+            peak_in_flight: load(&self.peak_in_flight),
+            per_action: std::array::from_fn(|i| load(&self.per_action[i])),
+            throttled_per_action: std::array::from_fn(|i| load(&self.throttled_per_action[i])),
+        }
+    }
+}
+
+struct Key {
+    id: String,
+    user: usize,
+    active: bool,
+    created: String,
+    /// (date, service, region); `None`: never used.
+    last_used: Option<(String, &'static str, &'static str)>,
+}
+
+struct UserRec {
+    name: String,
+    id: String,
+    created: String,
+    keys: Vec<usize>,
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+struct State {
+    users: Vec<UserRec>,
+    by_name: HashMap<String, usize>,
+    keys: Vec<Key>,
+    by_key_id: HashMap<String, usize>,
+    latency: Latency,
+    rate_limit: Option<RateLimit>,
+    denied_users: Vec<String>,
+    bucket: Mutex<Bucket>,
+    stats: Arc<Stats>,
+    next_request: AtomicU64,
+}
+
+impl State {
+    fn new(config: &SimConfig) -> State {
+        let mut users = Vec::with_capacity(config.users);
+        let mut keys = Vec::new();
+        for i in 0..config.users {
+            let count = if config.keys_per_user.is_empty() {
+                0
+            } else {
+                config.keys_per_user[i % config.keys_per_user.len()]
+            };
+            let mut user_keys = Vec::with_capacity(count);
+            for _ in 0..count {
+                let g = keys.len();
+                // Keys created over ~2 years before 2026-01-01; every 5th never used, every
+                // 7th inactive; the others used some days after creation.
+                let created_day = DAY_2024_01_01 + (g as i64 * 37) % 700;
+                let last_used = (g % 5 != 0).then(|| {
+                    let day = (created_day + 1 + (g as i64 * 13) % 400).min(DAY_2026_01_01 - 1);
+                    let service = ["iam", "s3", "sts", "ec2"][g % 4];
+                    let region = ["us-east-1", "eu-west-1", "us-west-2"][g % 3];
+                    (iso_date(day, (g as i64 * 7919) % 86_400), service, region)
+                });
+                keys.push(Key {
+                    id: format!("AKIA{g:016}"),
+                    user: i,
+                    active: g % 7 != 3,
+                    created: iso_date(created_day, (g as i64 * 104_729) % 86_400),
+                    last_used,
+                });
+                user_keys.push(g);
+            }
+            users.push(UserRec {
+                name: format!("user-{i:06}"),
+                id: format!("AIDA{i:017}"),
+                created: iso_date(DAY_2023_01_01 + (i as i64 % 365), (i as i64 * 31) % 86_400),
+                keys: user_keys,
+            });
+        }
+        let by_name = users.iter().enumerate().map(|(i, u)| (u.name.clone(), i)).collect();
+        let by_key_id = keys.iter().enumerate().map(|(i, k)| (k.id.clone(), i)).collect();
+        let tokens = config.rate_limit.map(|r| r.burst).unwrap_or(0.0);
+        State {
+            users,
+            by_name,
+            keys,
+            by_key_id,
+            latency: config.latency,
+            rate_limit: config.rate_limit,
+            denied_users: config.denied_users.clone(),
+            bucket: Mutex::new(Bucket { tokens, last: Instant::now() }),
+            stats: Arc::new(Stats::default()),
+            next_request: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes a token; `false` when the bucket is empty.
+    fn admit(&self) -> bool {
+        let Some(limit) = self.rate_limit else {
+            return true;
+        };
+        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let elapsed = now.duration_since(bucket.last).as_secs_f64();
+        bucket.last = now;
+        bucket.tokens = (bucket.tokens + elapsed * limit.rate).min(limit.burst);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn latency_for(&self, request: u64) -> Duration {
+        let Latency { min, max } = self.latency;
+        if min == max {
+            return min;
+        }
+        let span = (max - min).as_nanos() as u64;
+        min + Duration::from_nanos(splitmix64(request) % (span + 1))
+    }
+}
+
+/// A running simulator. Dropping it stops accepting connections (open ones end when their
+/// client closes them).
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<State>,
+    accept: JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Binds 127.0.0.1 on a free port and starts serving on the current tokio runtime.
+    pub async fn start(config: &SimConfig) -> std::io::Result<Simulator> {
+        Simulator::start_on(config, 0).await
+    }
+
+    /// Binds 127.0.0.1:`port` (0: a free port).
+    pub async fn start_on(config: &SimConfig, port: u16) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State::new(config));
+        let accept = tokio::spawn(accept_loop(listener, state.clone()));
+        Ok(Simulator { addr, state, accept })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.state.stats.snapshot()
+    }
+
+    pub fn users(&self) -> usize {
+        self.state.users.len()
+    }
+
+    pub fn keys(&self) -> usize {
+        self.state.keys.len()
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(_) => {
+                // Out of file descriptors or similar: back off a little, keep serving.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+            });
+            let _ =
+                http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// Decrements the in-flight gauge however the request ends (also if the client goes away).
+struct InFlight<'a>(&'a Stats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let stats = &state.stats;
+    let now = stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    stats.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+    let _in_flight = InFlight(stats);
+    let serial = state.next_request.fetch_add(1, Ordering::Relaxed);
+    let request_id = request_id(serial);
+
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let form = parse_form(&body);
+    let action_name = form.get("Action").map(String::as_str).unwrap_or("");
+    let action = Action::from_name(action_name);
+    stats.requests.fetch_add(1, Ordering::Relaxed);
+    stats.per_action[action.index()].fetch_add(1, Ordering::Relaxed);
+
+    let admitted = state.admit();
+    if !admitted {
+        stats.throttled.fetch_add(1, Ordering::Relaxed);
+        stats.throttled_per_action[action.index()].fetch_add(1, Ordering::Relaxed);
+    }
+    let latency = state.latency_for(serial);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if !admitted {
+        return error(StatusCode::BAD_REQUEST, IAM_NS, "Sender", "Throttling", "Rate exceeded", &request_id);
+    }
+
+    let result = match action {
+        Action::ListUsers => list_users(state, &form, &request_id),
+        Action::ListAccessKeys => list_access_keys(state, &form, &request_id),
+        Action::GetAccessKeyLastUsed => get_access_key_last_used(state, &form, &request_id),
+        Action::GetAccountSummary => Ok(get_account_summary(state, &request_id)),
+        Action::GetCallerIdentity => Ok(get_caller_identity(&request_id)),
+        Action::GenerateCredentialReport => Ok(generate_credential_report(&request_id)),
+        Action::GetCredentialReport => Ok(get_credential_report(state, &request_id)),
+        Action::Other => Err(Fault {
+            status: StatusCode::BAD_REQUEST,
+            code: "InvalidAction",
+            message: format!("Could not find operation {action_name}"),
+        }),
+    };
+    match result {
+        Ok(xml) => xml_response(StatusCode::OK, xml, &request_id),
+        Err(fault) => {
+            let ns = if action == Action::GetCallerIdentity { STS_NS } else { IAM_NS };
+            error(fault.status, ns, "Sender", fault.code, &fault.message, &request_id)
+        }
+    }
+}
+
+struct Fault {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+fn validation(message: impl Into<String>) -> Fault {
+    Fault { status: StatusCode::BAD_REQUEST, code: "ValidationError", message: message.into() }
+}
+
+fn no_such_entity(message: String) -> Fault {
+    Fault { status: StatusCode::NOT_FOUND, code: "NoSuchEntity", message }
+}
+
+fn list_users(state: &State, form: &HashMap<String, String>, request_id: &str) -> Result<String, Fault> {
+    let max_items = match form.get("MaxItems") {
+        None => DEFAULT_MAX_ITEMS,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_MAX_ITEMS).contains(&n) => n,
+            _ => {
+                return Err(validation(format!(
+                    "1 validation error detected: Value '{v}' at 'maxItems' failed to satisfy constraint: \
+                     Member must have value between 1 and {MAX_MAX_ITEMS}"
+                )))
+            }
+        },
+    };
+    let start = match form.get("Marker") {
+        None => 0,
+        Some(marker) => marker
+            .strip_prefix("m")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n <= state.users.len())
+            .ok_or_else(|| validation("Invalid Marker."))?,
+    };
+    let end = (start + max_items).min(state.users.len());
+    let mut xml = String::with_capacity(64 + (end - start) * 280);
+    let _ = write!(xml, r#"<ListUsersResponse xmlns="{IAM_NS}"><ListUsersResult><Users>"#);
+    for user in &state.users[start..end] {
+        let name = escape(&user.name);
+        let _ = write!(
+            xml,
+            "<member><Path>/</Path><UserName>{name}</UserName><UserId>{}</UserId>\
+             <Arn>arn:aws:iam::{ACCOUNT_ID}:user/{name}</Arn><CreateDate>{}</CreateDate></member>",
+            user.id, user.created
+        );
+    }
+    xml.push_str("</Users>");
+    if end < state.users.len() {
+        let _ = write!(xml, "<IsTruncated>true</IsTruncated><Marker>m{end}</Marker>");
+    } else {
+        xml.push_str("<IsTruncated>false</IsTruncated>");
+    }
+    let _ = write!(
+        xml,
+        "</ListUsersResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></ListUsersResponse>"
+    );
+    Ok(xml)
+}
+
+fn list_access_keys(
+    state: &State,
+    form: &HashMap<String, String>,
+    request_id: &str,
+) -> Result<String, Fault> {
+    // Without UserName IAM lists the caller's keys; the bench caller has none here.
+    let keys: &[usize] = match form.get("UserName") {
+        None => &[],
+        Some(name) if state.denied_users.contains(name) => {
+            return Err(Fault {
+                status: StatusCode::FORBIDDEN,
+                code: "AccessDenied",
+                message: format!(
+                    "User: arn:aws:iam::{ACCOUNT_ID}:user/keyaudit-bench is not authorized to perform: \
+                     iam:ListAccessKeys on resource: user {name}"
+                ),
+            })
+        }
+        Some(name) => {
+            let user = state
+                .by_name
+                .get(name)
+                .ok_or_else(|| no_such_entity(format!("The user with name {name} cannot be found.")))?;
+            &state.users[*user].keys
+        }
+    };
+    let mut xml = String::with_capacity(256 + keys.len() * 220);
+    let _ =
+        write!(xml, r#"<ListAccessKeysResponse xmlns="{IAM_NS}"><ListAccessKeysResult><AccessKeyMetadata>"#);
+    for key in keys.iter().map(|k| &state.keys[*k]) {
+        let _ = write!(
+            xml,
+            "<member><UserName>{}</UserName><AccessKeyId>{}</AccessKeyId><Status>{}</Status>\
+             <CreateDate>{}</CreateDate></member>",
+            escape(&state.users[key.user].name),
+            key.id,
+            if key.active { "Active" } else { "Inactive" },
+            key.created
+        );
+    }
+    let _ = write!(
+        xml,
+        "</AccessKeyMetadata><IsTruncated>false</IsTruncated></ListAccessKeysResult>\
+         <ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></ListAccessKeysResponse>"
+    );
+    Ok(xml)
+}
+
+fn get_access_key_last_used(
+    state: &State,
+    form: &HashMap<String, String>,
+    request_id: &str,
+) -> Result<String, Fault> {
+    let id = form.get("AccessKeyId").ok_or_else(|| validation("AccessKeyId is required"))?;
+    let key = state
+        .by_key_id
+        .get(id)
+        .map(|k| &state.keys[*k])
+        .ok_or_else(|| no_such_entity(format!("The Access Key with id {id} cannot be found")))?;
+    let last_used = match &key.last_used {
+        Some((date, service, region)) => format!(
+            "<LastUsedDate>{date}</LastUsedDate><ServiceName>{service}</ServiceName><Region>{region}</Region>"
+        ),
+        None => "<ServiceName>N/A</ServiceName><Region>N/A</Region>".to_string(),
+    };
+    Ok(format!(
+        r#"<GetAccessKeyLastUsedResponse xmlns="{IAM_NS}"><GetAccessKeyLastUsedResult><UserName>{}</UserName><AccessKeyLastUsed>{last_used}</AccessKeyLastUsed></GetAccessKeyLastUsedResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetAccessKeyLastUsedResponse>"#,
+        escape(&state.users[key.user].name)
+    ))
+}
+
+/// A few of IAM's summary entries; the root user has no access keys.
+fn get_account_summary(state: &State, request_id: &str) -> String {
+    let entries = [
+        ("Users", state.users.len()),
+        ("UsersQuota", 5000),
+        ("AccessKeysPerUserQuota", 2),
+        ("AccountAccessKeysPresent", 0),
+        ("AccountMFAEnabled", 1),
+        ("Groups", 0),
+        ("Roles", 0),
+        ("Policies", 0),
+    ];
+    let mut xml =
+        format!(r#"<GetAccountSummaryResponse xmlns="{IAM_NS}"><GetAccountSummaryResult><SummaryMap>"#);
+    for (key, value) in entries {
+        let _ = write!(xml, "<entry><key>{key}</key><value>{value}</value></entry>");
+    }
+    let _ = write!(
+        xml,
+        "</SummaryMap></GetAccountSummaryResult><ResponseMetadata><RequestId>{request_id}</RequestId>\
+         </ResponseMetadata></GetAccountSummaryResponse>"
+    );
+    xml
+}
+
+/// The report is always ready here (IAM takes seconds to minutes to generate one).
+fn generate_credential_report(request_id: &str) -> String {
+    format!(
+        r#"<GenerateCredentialReportResponse xmlns="{IAM_NS}"><GenerateCredentialReportResult><State>COMPLETE</State><Description>Report is ready</Description></GenerateCredentialReportResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GenerateCredentialReportResponse>"#
+    )
+}
+
+/// IAM's 22-column credential report for the simulated account, base64 in `Content`.
+fn get_credential_report(state: &State, request_id: &str) -> String {
+    let mut csv = String::from(
+        "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,\
+         password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,\
+         access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,\
+         access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,\
+         access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,\
+         cert_2_active,cert_2_last_rotated\n",
+    );
+    let _ = writeln!(
+        csv,
+        "<root_account>,arn:aws:iam::{ACCOUNT_ID}:root,2020-01-01T00:00:00+00:00,not_supported,N/A,not_supported,\
+         not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A"
+    );
+    for user in &state.users {
+        let _ = write!(
+            csv,
+            "{},arn:aws:iam::{ACCOUNT_ID}:user/{},{},false,N/A,N/A,N/A,false",
+            user.name, user.name, user.created
+        );
+        for slot in 0..2 {
+            match user.keys.get(slot).map(|k| &state.keys[*k]) {
+                Some(key) => {
+                    let (date, region, service) = match &key.last_used {
+                        Some((date, service, region)) => (date.as_str(), *region, *service),
+                        None => ("N/A", "N/A", "N/A"),
+                    };
+                    let _ = write!(csv, ",{},{},{date},{region},{service}", key.active, key.created);
+                }
+                None => csv.push_str(",false,N/A,N/A,N/A,N/A"),
+            }
+        }
+        csv.push_str(",false,N/A,false,N/A\n");
+    }
+    format!(
+        r#"<GetCredentialReportResponse xmlns="{IAM_NS}"><GetCredentialReportResult><Content>{}</Content><ReportFormat>text/csv</ReportFormat><GeneratedTime>2026-01-01T00:00:00Z</GeneratedTime></GetCredentialReportResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCredentialReportResponse>"#,
+        base64(csv.as_bytes())
+    )
+}
+
+/// Standard base64 with padding (the Query protocol's encoding of blobs).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn get_caller_identity(request_id: &str) -> String {
+    format!(
+        r#"<GetCallerIdentityResponse xmlns="{STS_NS}"><GetCallerIdentityResult><Arn>arn:aws:iam::{ACCOUNT_ID}:user/keyaudit-bench</Arn><UserId>AIDABENCH0000000000001</UserId><Account>{ACCOUNT_ID}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#
+    )
+}
+
+fn error(
+    status: StatusCode,
+    ns: &str,
+    kind: &str,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> Response<Full<Bytes>> {
+    let xml = format!(
+        r#"<ErrorResponse xmlns="{ns}"><Error><Type>{kind}</Type><Code>{code}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"#,
+        escape(message)
+    );
+    xml_response(status, xml, request_id)
+}
+
+fn xml_response(status: StatusCode, xml: String, request_id: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(xml)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/xml"));
+    if let Ok(value) = hyper::header::HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+/// A UUID-shaped request id, unique per request.
+fn request_id(serial: u64) -> String {
+    let a = splitmix64(serial);
+    let b = splitmix64(a);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Parses an `application/x-www-form-urlencoded` body (later duplicates win).
+pub fn parse_form(body: &[u8]) -> HashMap<String, String> {
+    body.split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut parts = pair.splitn(2, |b| *b == b'=');
+            let key = percent_decode(parts.next().unwrap_or_default());
+            let value = percent_decode(parts.next().unwrap_or_default());
+            (key, value)
+        })
+        .collect()
+}
+
+fn percent_decode(input: &[u8]) -> String {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < input.len() => {
+                let hex = std::str::from_utf8(&input[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn escape(text: &str) -> String {
+    if !text.contains(['&', '<', '>', '"', '\'']) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const DAY_2023_01_01: i64 = 19_358;
+const DAY_2024_01_01: i64 = 19_723;
+const DAY_2026_01_01: i64 = 20_454;
+
+/// `days` since 1970-01-01 plus `secs` into that day, as `2026-01-01T00:00:00Z`.
+fn iso_date(days: i64, secs: i64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let secs = secs.rem_euclid(86_400);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_examples() {
+        for (input, expected) in
+            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")]
+        {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(iso_date(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_date(DAY_2023_01_01, 0), "2023-01-01T00:00:00Z");
+        assert_eq!(iso_date(DAY_2024_01_01, 3661), "2024-01-01T01:01:01Z");
+        assert_eq!(iso_date(DAY_2026_01_01, 86_399), "2026-01-01T23:59:59Z");
+    }
+
+    #[test]
+    fn forms() {
+        let form = parse_form(b"Action=ListUsers&Marker=a%2Bb%3D&UserName=x+y&Bad=%zz&Tail=%4");
+        assert_eq!(form["Action"], "ListUsers");
+        assert_eq!(form["Marker"], "a+b=");
+        assert_eq!(form["UserName"], "x y");
+        assert_eq!(form["Bad"], "%zz");
+        assert_eq!(form["Tail"], "%4");
+    }
+
+    #[test]
+    fn key_counts() {
+        assert_eq!(total_keys(5000, &[2, 1]), 7500);
+        assert_eq!(total_keys(5, &[2, 1]), 8);
+        assert_eq!(total_keys(5, &[]), 0);
+        let config = SimConfig { users: 7, keys_per_user: vec![2, 0, 1], ..SimConfig::default() };
+        assert_eq!(State::new(&config).keys.len(), config.total_keys());
+    }
+
+    #[test]
+    fn latency_parsing() {
+        assert_eq!(Latency::parse_ms("50").unwrap(), Latency::fixed(Duration::from_millis(50)));
+        let range = Latency::parse_ms("0-10").unwrap();
+        assert_eq!(range.mean(), Duration::from_millis(5));
+        assert_eq!(range.to_string(), "0-10 ms");
+        assert!(Latency::parse_ms("10-0").is_err());
+        assert!(Latency::parse_ms("x").is_err());
+    }
+}
