@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigFile, FailOn, Settings, DEFAULT_CONFIG_FILE};
-use crate::crawl::{AccountsOptions, ConnectOptions, CrawlOptions, LastUsedSource};
+use crate::crawl::{AccountsOptions, ConnectOptions, CrawlOptions, LastUsedSource, RetryMode};
 use crate::report::Format;
 use crate::rules::Threshold;
 
@@ -265,6 +265,10 @@ pub struct ConnectArgs {
     /// attempts back off exponentially (up to 20 s) under the SDK's standard retry.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Connection")]
     pub max_attempts: u32,
+    /// The SDK's retry mode: `standard` (default) or `adaptive` (adds the SDK's own
+    /// client-side rate limiter; measured slower, see the README's performance section).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = RetryMode::Standard, help_heading = "Connection")]
+    pub retry_mode: RetryMode,
 }
 
 impl From<ConnectArgs> for ConnectOptions {
@@ -274,6 +278,7 @@ impl From<ConnectArgs> for ConnectOptions {
             region: args.region,
             endpoint_url: args.endpoint_url,
             max_attempts: args.max_attempts,
+            retry_mode: args.retry_mode,
         }
     }
 }

@@ -147,46 +147,19 @@ impl ConfigFile {
                     }
                 }
                 ("rules", toml::Value::Table(rules)) => {
-                    for (key, value) in rules {
-                        let rule = match key.parse::<RuleId>() {
-                            Ok(rule) => rule,
-                            Err(e) => {
-                                problems.push(format!("rules.{key}: {e}"));
-                                continue;
-                            }
-                        };
-                        match value.as_str().map(str::parse::<RuleLevel>) {
-                            Some(Ok(level)) => config.levels.push((rule, level)),
-                            Some(Err(e)) => problems.push(format!("rules.{key}: {e}")),
-                            None => problems.push(format!("rules.{key}: expected a string, found {value}")),
-                        }
-                    }
+                    config.levels.extend(rule_entries("rules", rules, &mut problems, |_, text| text.parse()));
                 }
                 ("remediate", toml::Value::Table(actions)) => {
-                    for (key, value) in actions {
-                        let rule = match key.parse::<RuleId>() {
-                            Ok(rule) => rule,
-                            Err(e) => {
-                                problems.push(format!("remediate.{key}: {e}"));
-                                continue;
-                            }
-                        };
-                        let action = match value.as_str().map(parse_action) {
-                            Some(Ok(action)) => action,
-                            Some(Err(e)) => {
-                                problems.push(format!("remediate.{key}: {e}"));
-                                continue;
-                            }
-                            None => {
-                                problems.push(format!("remediate.{key}: expected a string, found {value}"));
-                                continue;
-                            }
-                        };
-                        match RemediationSettings::default().set(rule, action) {
-                            Ok(()) => config.remediate.push((rule, action)),
-                            Err(e) => problems.push(format!("remediate.{key}: {e}")),
-                        }
-                    }
+                    config.remediate.extend(rule_entries(
+                        "remediate",
+                        actions,
+                        &mut problems,
+                        |rule, text| {
+                            let action = parse_action(text)?;
+                            // Validate against the rule (e.g. never `delete` for an active-key rule).
+                            RemediationSettings::default().set(rule, action).map(|()| action)
+                        },
+                    ));
                 }
                 ("suppress", toml::Value::Array(entries)) => {
                     for (index, entry) in entries.iter().enumerate() {
@@ -232,6 +205,28 @@ impl ConfigFile {
             let _ = settings.remediate.set(rule, action);
         }
     }
+}
+
+/// A table keyed by rule id with string values (`[rules]`, `[remediate]`): the entries that
+/// parse, and a problem naming `section.key` for each one that does not.
+fn rule_entries<T>(
+    section: &str,
+    table: &toml::Table,
+    problems: &mut Vec<String>,
+    parse: impl Fn(RuleId, &str) -> Result<T, String>,
+) -> Vec<(RuleId, T)> {
+    let mut entries = Vec::new();
+    for (key, value) in table {
+        let parsed = key.parse::<RuleId>().and_then(|rule| match value.as_str() {
+            Some(text) => parse(rule, text).map(|parsed| (rule, parsed)),
+            None => Err(format!("expected a string, found {value}")),
+        });
+        match parsed {
+            Ok(entry) => entries.push(entry),
+            Err(e) => problems.push(format!("{section}.{key}: {e}")),
+        }
+    }
+    entries
 }
 
 /// One `[[suppress]]` table; errors start with `.key: ` (or `: `) to follow `suppress[N]`.

@@ -23,8 +23,18 @@ pub struct ConnectOptions {
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
-    /// Attempts per call, first try included (the SDK's standard retry mode).
+    /// Attempts per call, first try included.
     pub max_attempts: u32,
+    /// The SDK's retry mode. `Adaptive` adds the SDK's own client-side rate limiter on top
+    /// of keyaudit's; kept selectable so the benchmark can compare the two.
+    pub retry_mode: RetryMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RetryMode {
+    #[default]
+    Standard,
+    Adaptive,
 }
 
 /// SDK clients for one account.
@@ -105,7 +115,13 @@ pub async fn connect(options: &ConnectOptions) -> Connection {
         .or_else(Region::from_static(FALLBACK_REGION));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
+        .retry_config(
+            match options.retry_mode {
+                RetryMode::Standard => RetryConfig::standard(),
+                RetryMode::Adaptive => RetryConfig::adaptive(),
+            }
+            .with_max_attempts(options.max_attempts.max(1)),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))

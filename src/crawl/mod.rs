@@ -12,7 +12,7 @@ pub mod limiter;
 mod org;
 mod report_source;
 
-pub use client::{connect, ConnectOptions, Connection};
+pub use client::{connect, ConnectOptions, Connection, RetryMode};
 pub(crate) use errors::scan_error;
 pub use limiter::Limiter;
 pub use org::{scan_accounts, scan_many, AccountsOptions};
