@@ -38,7 +38,7 @@ pub struct ReportHints {
 }
 
 impl ReportHints {
-    pub fn from_inventory_text(text: &str, generated_at: DateTime<Utc>) -> Result<ReportHints, String> {
+    pub fn parse(text: &str, generated_at: DateTime<Utc>) -> Result<ReportHints, String> {
         let inventory = credential_report::parse(text, generated_at)?;
         let by_user = inventory
             .accounts
@@ -98,7 +98,7 @@ pub async fn fetch(iam: &IamClient, limiter: &Limiter, account: &str) -> Result<
         report.generated_time().map(to_chrono).ok_or_else(|| malformed("no GeneratedTime".into()))?;
     let content = report.content().ok_or_else(|| malformed("no Content".into()))?;
     let text = std::str::from_utf8(content.as_ref()).map_err(|e| malformed(format!("not UTF-8: {e}")))?;
-    ReportHints::from_inventory_text(text, generated_at).map_err(malformed)
+    ReportHints::parse(text, generated_at).map_err(malformed)
 }
 
 #[cfg(test)]
@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn keys_match_slots_by_creation_second_and_status() {
         let text = include_str!("../../tests/fixtures/credential-report.csv");
-        let hints = ReportHints::from_inventory_text(text, "2026-11-01T00:00:00Z".parse().unwrap()).unwrap();
+        let hints = ReportHints::parse(text, "2026-11-01T00:00:00Z".parse().unwrap()).unwrap();
         let created = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         // alice slot 1: created 2026-09-01T10:00:00, active, last used 2026-10-30T08:15:00 s3.
         let exact = hints.last_used("alice", created("2026-09-01T10:00:00.123456Z"), KeyStatus::Active);

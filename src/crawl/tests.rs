@@ -76,6 +76,19 @@ fn one_key_each() -> Rule {
     })
 }
 
+/// ListAccessKeys for `user`: throttled twice, then an empty answer (the SDK must retry).
+fn throttled_twice_then_no_keys(user: &'static str) -> Rule {
+    mock!(Client::list_access_keys)
+        .match_requests(move |request| request.user_name() == Some(user))
+        .sequence()
+        .http_response(|| iam_error(400, "Throttling", "Rate exceeded"))
+        .times(2)
+        .output(|| {
+            ListAccessKeysOutput::builder().set_access_key_metadata(Some(vec![])).build().expect("valid")
+        })
+        .build()
+}
+
 fn never_used() -> Rule {
     mock!(Client::get_access_key_last_used).then_output(|| GetAccessKeyLastUsedOutput::builder().build())
 }
@@ -124,15 +137,7 @@ async fn follows_list_users_pages_to_the_end() {
 #[tokio::test]
 async fn throttling_is_retried_to_completion() {
     let (users, last_used) = (paged_users(SEVEN), never_used());
-    let throttled_twice = mock!(Client::list_access_keys)
-        .match_requests(|request| request.user_name() == Some("u3"))
-        .sequence()
-        .http_response(|| iam_error(400, "Throttling", "Rate exceeded"))
-        .times(2)
-        .output(|| {
-            ListAccessKeysOutput::builder().set_access_key_metadata(Some(vec![])).build().expect("valid")
-        })
-        .build();
+    let throttled_twice = throttled_twice_then_no_keys("u3");
     let keys = one_key_each();
     let (account, errors) = crawl(&client(&[&users, &throttled_twice, &keys, &last_used])).await;
     assert!(errors.is_empty(), "{errors:?}");
@@ -291,15 +296,7 @@ async fn root_access_keys_come_from_the_account_summary() {
 async fn every_throttled_attempt_reaches_the_limiter_even_when_the_sdk_retries_it() {
     let limiter = Limiter::new(4);
     let (users, last_used) = (paged_users(&["a", "b", "c"]), never_used());
-    let throttled_twice = mock!(Client::list_access_keys)
-        .match_requests(|request| request.user_name() == Some("b"))
-        .sequence()
-        .http_response(|| iam_error(400, "Throttling", "Rate exceeded"))
-        .times(2)
-        .output(|| {
-            ListAccessKeysOutput::builder().set_access_key_metadata(Some(vec![])).build().expect("valid")
-        })
-        .build();
+    let throttled_twice = throttled_twice_then_no_keys("b");
     let keys = one_key_each();
     let summary =
         mock!(Client::get_account_summary).then_output(|| GetAccountSummaryOutput::builder().build());
