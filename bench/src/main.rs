@@ -48,7 +48,10 @@ struct Args {
     /// Token bucket size [default: rate / 5, at least 1].
     #[arg(long)]
     burst: Option<f64>,
-    /// keyaudit --concurrency [custom: keyaudit's default, 16].
+    /// Accounts, each with --users users and its own rate limit [custom: 1].
+    #[arg(long)]
+    accounts: Option<usize>,
+    /// keyaudit --concurrency [custom: keyaudit's default].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: Option<u16>,
 
@@ -109,12 +112,16 @@ impl Args {
         if let Some(concurrency) = self.concurrency {
             scenario.concurrency = Some(concurrency);
         }
+        if let Some(accounts) = self.accounts {
+            scenario.accounts = accounts.max(1);
+        }
         scenario.extra_args.extend(self.extra.iter().cloned());
         scenario
     }
 
     fn selected(&self) -> Result<Vec<Scenario>, String> {
         let (full, quick) = (scenario::full(), scenario::quick());
+        let extra = scenario::extra();
         let mut chosen: Vec<Scenario> = Vec::new();
         let mut add = |s: &Scenario| {
             if !chosen.iter().any(|c| c.name == s.name) {
@@ -129,7 +136,8 @@ impl Args {
         }
         for name in &self.scenarios {
             // An exact name, else a group of the full set.
-            let exact: Vec<&Scenario> = full.iter().chain(&quick).filter(|s| s.name == *name).collect();
+            let exact: Vec<&Scenario> =
+                full.iter().chain(&quick).chain(&extra).filter(|s| s.name == *name).collect();
             let matches =
                 if exact.is_empty() { full.iter().filter(|s| s.group == name).collect() } else { exact };
             if matches.is_empty() {
@@ -143,6 +151,8 @@ impl Args {
                 group: "custom",
                 users: 5000,
                 keys_per_user: vec![2, 1],
+                accounts: self.accounts.unwrap_or(1),
+                per_action_buckets: false,
                 latency: Latency::fixed(Duration::from_millis(50)),
                 rate_limit: None,
                 concurrency: None,
@@ -162,11 +172,12 @@ fn main() -> ExitCode {
     }
     let args = Args::parse();
     if args.list {
-        for s in scenario::quick().into_iter().chain(scenario::full()) {
+        for s in scenario::quick().into_iter().chain(scenario::full()).chain(scenario::extra()) {
             let b = s.bounds();
             println!(
-                "{:<15} {:>5} users {:>5} keys  latency {:<8} rate {:<7} concurrency {:<3}  bound {:.1} s ({})",
+                "{:<24} {:>4} x {:>5} users {:>7} keys  latency {:<8} rate {:<7} concurrency {:<3}  bound {:.1} s ({})",
                 s.name,
+                s.accounts,
                 s.users,
                 s.keys(),
                 s.latency.to_string(),
@@ -227,10 +238,11 @@ fn main() -> ExitCode {
     println!("{}", table::markdown(&results));
     println!("{}", table::details(&results));
     println!(
-        "bound = max(rate bound, latency bound); rate bound = (calls needed - burst) / rate; latency bound \
-         = calls needed x mean latency / concurrency. calls needed = ceil(users/1000) ListUsers + users \
-         ListAccessKeys + keys GetAccessKeyLastUsed + 1 GetCallerIdentity + 1 GetAccountSummary. missing = expected - found \
-         users / keys in keyaudit's JSON report."
+        "bound = max(rate bound, latency bound); latency bound \
+         = calls needed x mean latency / calls in flight. calls needed = per account ceil(users/1000) ListUsers + users \
+         ListAccessKeys + keys GetAccessKeyLastUsed + 1 GetAccountSummary, plus 1 GetCallerIdentity, plus an AssumeRole \
+         and a GetCallerIdentity per account other than the caller's; the rate bound is one account's own (IAM calls - \
+         burst) / rate, as every account has its own limit. missing = expected - found users / keys in keyaudit's JSON report."
     );
     ExitCode::SUCCESS
 }

@@ -117,6 +117,13 @@ pub async fn run(scenario: &Scenario, keyaudit: &Path, timeout: Duration) -> std
     std::fs::create_dir_all(&workdir)?;
     let rusage_file = workdir.join("keyaudit-rusage");
     let _ = std::fs::remove_file(&rusage_file);
+    let mut scope_args: Vec<OsString> = Vec::new();
+    if scenario.accounts > 1 {
+        let file = workdir.join("accounts.txt");
+        let ids: Vec<String> = (0..scenario.accounts).map(crate::sim::account_id).collect();
+        std::fs::write(&file, ids.join("\n") + "\n")?;
+        scope_args = vec!["--accounts-file".into(), file.into_os_string()];
+    }
 
     let mut command = Command::new(std::env::current_exe()?);
     command
@@ -125,6 +132,7 @@ pub async fn run(scenario: &Scenario, keyaudit: &Path, timeout: Duration) -> std
         .arg(keyaudit)
         .args(["scan", "--endpoint-url", &sim.endpoint_url(), "--format", "json", "--fail-on", "never"])
         .arg("--no-progress")
+        .args(scope_args)
         .args(scenario.keyaudit_args())
         // An empty directory: no ./keyaudit.toml is picked up.
         .current_dir(&workdir)
@@ -188,6 +196,7 @@ pub async fn run(scenario: &Scenario, keyaudit: &Path, timeout: Duration) -> std
     let stats = sim.stats();
     drop(sim);
     let _ = std::fs::remove_file(&rusage_file);
+    let _ = std::fs::remove_file(workdir.join("accounts.txt"));
     let _ = std::fs::remove_dir(&workdir);
 
     Ok(RunResult {

@@ -8,14 +8,22 @@ use crate::sim::{self, Latency, RateLimit, SimConfig};
 pub const LIST_USERS_PAGE: u64 = 1000;
 /// keyaudit's default `--concurrency`.
 pub const KEYAUDIT_DEFAULT_CONCURRENCY: u64 = 64;
+/// keyaudit's default `--total-concurrency` (calls in flight across all accounts).
+pub const KEYAUDIT_DEFAULT_TOTAL_CONCURRENCY: u64 = 256;
 
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub name: String,
     /// Scenarios can be selected by group too (`latency`, `rate`, `overload`).
     pub group: &'static str,
+    /// Users in each account.
     pub users: usize,
     pub keys_per_user: Vec<usize>,
+    /// Accounts; with more than one, keyaudit scans them all (`--accounts-file`), the first
+    /// as the caller and the others by assuming a role.
+    pub accounts: usize,
+    /// One bucket per IAM action (see `SimConfig::per_action_buckets`).
+    pub per_action_buckets: bool,
     pub latency: Latency,
     pub rate_limit: Option<RateLimit>,
     /// Passed as `--concurrency N`; `None`: keyaudit's default.
@@ -63,6 +71,8 @@ impl Scenario {
             group,
             users,
             keys_per_user: vec![2, 1],
+            accounts: 1,
+            per_action_buckets: false,
             latency,
             rate_limit,
             concurrency: Some(concurrency),
@@ -77,12 +87,20 @@ impl Scenario {
             keys_per_user: self.keys_per_user.clone(),
             latency: self.latency,
             rate_limit: self.rate_limit,
-            denied_users: Vec::new(),
+            accounts: self.accounts,
+            per_action_buckets: self.per_action_buckets,
+            ..SimConfig::default()
         }
     }
 
+    /// Keys in all accounts.
     pub fn keys(&self) -> usize {
-        sim::total_keys(self.users, &self.keys_per_user)
+        sim::total_keys(self.users, &self.keys_per_user) * self.accounts
+    }
+
+    /// Users in all accounts.
+    pub fn total_users(&self) -> usize {
+        self.users * self.accounts
     }
 
     /// The keyaudit arguments after the fixed ones.
@@ -95,34 +113,53 @@ impl Scenario {
         args
     }
 
-    /// The most calls keyaudit keeps in flight: the last `--concurrency` it is given, else its
-    /// default.
-    pub fn effective_concurrency(&self) -> u64 {
+    /// The last value of keyaudit flag `name` in the arguments (`--name V` or `--name=V`).
+    fn flag_value(&self, name: &str) -> Option<u64> {
         let args = self.keyaudit_args();
         let mut found = None;
         let mut i = 0;
         while i < args.len() {
-            if args[i] == "--concurrency" {
+            if args[i] == name {
                 found = args.get(i + 1).and_then(|v| v.parse().ok()).or(found);
                 i += 1;
-            } else if let Some(v) = args[i].strip_prefix("--concurrency=") {
+            } else if let Some(v) = args[i].strip_prefix(name).and_then(|rest| rest.strip_prefix('=')) {
                 found = v.parse().ok().or(found);
             }
             i += 1;
         }
-        found.unwrap_or(KEYAUDIT_DEFAULT_CONCURRENCY).max(1)
+        found
     }
 
-    /// The calls a complete scan needs, none retried: the ListUsers pages, one ListAccessKeys
-    /// per user, one GetAccessKeyLastUsed per key, one GetCallerIdentity and one
-    /// GetAccountSummary (root keys; keyaudit since commit 10ad841).
+    /// The most calls keyaudit keeps in flight in one account: the last `--concurrency` it is
+    /// given, else its default.
+    pub fn effective_concurrency(&self) -> u64 {
+        self.flag_value("--concurrency").unwrap_or(KEYAUDIT_DEFAULT_CONCURRENCY).max(1)
+    }
+
+    /// The most calls keyaudit keeps in flight in all accounts together.
+    pub fn total_concurrency(&self) -> u64 {
+        let total = self.flag_value("--total-concurrency").unwrap_or(KEYAUDIT_DEFAULT_TOTAL_CONCURRENCY);
+        (self.effective_concurrency() * self.accounts as u64).min(total).max(1)
+    }
+
+    /// The IAM calls a complete scan of one account needs, none retried: the ListUsers
+    /// pages, one ListAccessKeys per user, one GetAccessKeyLastUsed per key and one
+    /// GetAccountSummary (root keys).
     ///
     /// With `--last-used-source credential-report`, GenerateCredentialReport and
     /// GetCredentialReport replace the GetAccessKeyLastUsed calls.
-    pub fn calls_needed(&self) -> u64 {
+    pub fn iam_calls_per_account(&self) -> u64 {
         let users = self.users as u64;
-        let last_used = if self.uses_credential_report() { 2 } else { self.keys() as u64 };
-        users.div_ceil(LIST_USERS_PAGE).max(1) + users + last_used + 2
+        let keys = sim::total_keys(self.users, &self.keys_per_user) as u64;
+        let last_used = if self.uses_credential_report() { 2 } else { keys };
+        users.div_ceil(LIST_USERS_PAGE).max(1) + users + last_used + 1
+    }
+
+    /// Every call of a complete scan, none retried: each account's IAM calls, the caller's
+    /// GetCallerIdentity, and for every other account an AssumeRole and a GetCallerIdentity.
+    pub fn calls_needed(&self) -> u64 {
+        let accounts = self.accounts.max(1) as u64;
+        self.iam_calls_per_account() * accounts + 1 + 2 * (accounts - 1)
     }
 
     pub fn uses_credential_report(&self) -> bool {
@@ -132,11 +169,15 @@ impl Scenario {
             || self.extra_args.iter().any(|arg| arg == "--last-used-source=credential-report")
     }
 
+    /// IAM's limits are per account and every account here is alike, so the rate bound is one
+    /// account's own (the slowest account's, as they would be in an Organization), and the
+    /// latency bound spreads every call over the calls keyaudit keeps in flight.
     pub fn bounds(&self) -> Bounds {
         let calls = self.calls_needed();
-        let rate_bound = self.rate_limit.map(|limit| (calls as f64 - limit.burst).max(0.0) / limit.rate);
+        let per_account = self.iam_calls_per_account() as f64;
+        let rate_bound = self.rate_limit.map(|limit| (per_account - limit.burst).max(0.0) / limit.rate);
         let latency_bound =
-            calls as f64 * self.latency.mean().as_secs_f64() / self.effective_concurrency() as f64;
+            calls as f64 * self.latency.mean().as_secs_f64() / self.total_concurrency() as f64;
         Bounds { calls_needed: calls, rate_bound, latency_bound }
     }
 }
@@ -166,7 +207,35 @@ pub fn full() -> Vec<Scenario> {
         Scenario::new("rate-100", "rate", 5000, ms(50), rate(100.0, 20.0), 64),
         report,
         overload,
+        low_rate("low-rate-10", 1000, false),
+        many_accounts("org-40", 40, 100),
+        many_accounts("accounts-1000", 1000, 10),
     ]
+}
+
+/// One account at a low limit (10/s, burst 5), keyaudit's default flags: how gently it starts
+/// and how close to the limit it runs. `per_action_buckets`: IAM's buckets per API.
+pub fn low_rate(name: &str, users: usize, per_action_buckets: bool) -> Scenario {
+    let mut scenario = Scenario::new(name, "low-rate", users, ms(20), rate(10.0, 5.0), 0);
+    scenario.concurrency = None;
+    scenario.per_action_buckets = per_action_buckets;
+    scenario
+}
+
+/// `accounts` accounts of `users` users, each with its own limit of 10/s (burst 5), scanned in
+/// one run with keyaudit's default flags.
+pub fn many_accounts(name: &str, accounts: usize, users: usize) -> Scenario {
+    let mut scenario = Scenario::new(name, "accounts", users, ms(20), rate(10.0, 5.0), 0);
+    scenario.concurrency = None;
+    scenario.accounts = accounts;
+    scenario
+}
+
+/// Scenarios run only by name (not in `--all`): variants for comparisons.
+pub fn extra() -> Vec<Scenario> {
+    let mut gentle = low_rate("low-rate-10-per-action", 1000, true);
+    gentle.note = Some("one token bucket per IAM action (10/s, burst 5 each)".to_string());
+    vec![gentle]
 }
 
 /// The smoke-test set (`--quick`).
@@ -197,7 +266,7 @@ mod tests {
 
         let rate = &all[2];
         let bounds = rate.bounds();
-        assert!((bounds.bound() - (12_507.0 - 20.0) / 100.0).abs() < 1e-9);
+        assert!((bounds.bound() - (12_506.0 - 20.0) / 100.0).abs() < 1e-9);
         assert_eq!(bounds.binding(), "rate");
 
         let report = &all[3];

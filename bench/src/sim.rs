@@ -6,6 +6,15 @@
 //! not checked. Each request first takes a token from a bucket shared by all actions (empty
 //! bucket: HTTP 400 `Throttling`, IAM's real throttling error), then sleeps the configured
 //! latency (holding no lock), then answers. Counters are atomics, readable while it runs.
+//!
+//! Many accounts: with `accounts > 1` the simulator is an Organization's worth of accounts
+//! with the same users each. STS `AssumeRole` into `arn:aws:iam::ACCOUNT:role/...` hands out
+//! session credentials whose access key id names the account, and every request is attributed
+//! to an account by the access key id in its SigV4 `Authorization` header (the bench's own
+//! key: the first account, [`ACCOUNT_ID`]). Each account has its own IAM token bucket (or one
+//! per action with `per_action_buckets`), as IAM's limits are per account; STS has its own,
+//! optional. Session credentials can be made to expire (`session_ttl`): a request signed with
+//! an expired session gets STS's `ExpiredToken`, as AWS answers.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -25,8 +34,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// The simulated account.
+/// The simulated account (with several: the first, the caller's).
 pub const ACCOUNT_ID: &str = "123456789012";
+/// The other accounts are `FIRST_MEMBER_ACCOUNT + 1, + 2, ...`.
+const FIRST_MEMBER_ACCOUNT: u64 = 210_000_000_000;
 const IAM_NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 /// IAM's defaults and limits for `MaxItems`.
@@ -111,6 +122,16 @@ pub struct SimConfig {
     /// Users whose ListAccessKeys is always denied (HTTP 403 `AccessDenied`), to test that a
     /// call that can never succeed is reported, not skipped.
     pub denied_users: Vec<String>,
+    /// Accounts, each with `users` users (at least 1).
+    pub accounts: usize,
+    /// One token bucket per IAM action in each account instead of one for all actions (IAM's
+    /// real buckets are unpublished and may be per API).
+    pub per_action_buckets: bool,
+    /// STS's own limit (AssumeRole, GetCallerIdentity), for all accounts together; `None`:
+    /// unlimited.
+    pub sts_rate_limit: Option<RateLimit>,
+    /// How long assumed-role sessions last; `None`: an hour, as AWS's default.
+    pub session_ttl: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -121,14 +142,27 @@ impl Default for SimConfig {
             latency: Latency::default(),
             rate_limit: None,
             denied_users: Vec::new(),
+            accounts: 1,
+            per_action_buckets: false,
+            sts_rate_limit: None,
+            session_ttl: None,
         }
     }
 }
 
+/// The id of account `index` (0: [`ACCOUNT_ID`]).
+pub fn account_id(index: usize) -> String {
+    if index == 0 {
+        ACCOUNT_ID.to_string()
+    } else {
+        format!("{:012}", FIRST_MEMBER_ACCOUNT + index as u64)
+    }
+}
+
 impl SimConfig {
-    /// The number of keys this configuration creates.
+    /// The number of keys this configuration creates, in all accounts.
     pub fn total_keys(&self) -> usize {
-        total_keys(self.users, &self.keys_per_user)
+        total_keys(self.users, &self.keys_per_user) * self.accounts.max(1)
     }
 }
 
@@ -152,11 +186,13 @@ pub enum Action {
     GetCallerIdentity,
     GenerateCredentialReport,
     GetCredentialReport,
+    AssumeRole,
     Other,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const COUNT: usize = 9;
+    pub const ALL: [Action; Action::COUNT] = [
         Action::ListUsers,
         Action::ListAccessKeys,
         Action::GetAccessKeyLastUsed,
@@ -164,6 +200,7 @@ impl Action {
         Action::GetCallerIdentity,
         Action::GenerateCredentialReport,
         Action::GetCredentialReport,
+        Action::AssumeRole,
         Action::Other,
     ];
 
@@ -176,6 +213,7 @@ impl Action {
             "GetCallerIdentity" => Action::GetCallerIdentity,
             "GenerateCredentialReport" => Action::GenerateCredentialReport,
             "GetCredentialReport" => Action::GetCredentialReport,
+            "AssumeRole" => Action::AssumeRole,
             _ => Action::Other,
         }
     }
@@ -189,12 +227,18 @@ impl Action {
             Action::GetCallerIdentity => "GetCallerIdentity",
             Action::GenerateCredentialReport => "GenerateCredentialReport",
             Action::GetCredentialReport => "GetCredentialReport",
+            Action::AssumeRole => "AssumeRole",
             Action::Other => "other",
         }
     }
 
     fn index(self) -> usize {
         self as usize
+    }
+
+    /// STS's actions, which IAM's buckets do not count.
+    fn is_sts(self) -> bool {
+        matches!(self, Action::GetCallerIdentity | Action::AssumeRole)
     }
 }
 
@@ -205,12 +249,16 @@ pub struct Stats {
     throttled: AtomicU64,
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
-    per_action: [AtomicU64; 8],
-    throttled_per_action: [AtomicU64; 8],
+    per_action: [AtomicU64; Action::COUNT],
+    throttled_per_action: [AtomicU64; Action::COUNT],
+    connections: AtomicU64,
+    open_connections: AtomicU64,
+    peak_open_connections: AtomicU64,
+    expired_token: AtomicU64,
 }
 
 /// A copy of the counters at one instant.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatsSnapshot {
     /// Every request received, throttled ones included.
     pub requests: u64,
@@ -219,8 +267,15 @@ pub struct StatsSnapshot {
     /// The most requests being handled at once (received, not yet answered).
     pub peak_in_flight: u64,
     /// Requests per action (indexed like [`Action::ALL`]), throttled ones included.
-    pub per_action: [u64; 8],
-    pub throttled_per_action: [u64; 8],
+    pub per_action: [u64; Action::COUNT],
+    pub throttled_per_action: [u64; Action::COUNT],
+    /// TCP connections accepted, and the most open at once.
+    pub connections: u64,
+    pub peak_open_connections: u64,
+    /// Requests refused with `ExpiredToken` (signed with an expired session).
+    pub expired_token: u64,
+    /// Per account, seconds since the simulator started of its first and last request.
+    pub account_spans: Vec<(f64, f64)>,
 }
 
 impl StatsSnapshot {
@@ -242,6 +297,10 @@ impl Stats {
             peak_in_flight: load(&self.peak_in_flight),
             per_action: std::array::from_fn(|i| load(&self.per_action[i])),
             throttled_per_action: std::array::from_fn(|i| load(&self.throttled_per_action[i])),
+            connections: load(&self.connections),
+            peak_open_connections: load(&self.peak_open_connections),
+            expired_token: load(&self.expired_token),
+            account_spans: Vec::new(),
         }
     }
 }
@@ -275,10 +334,26 @@ struct State {
     latency: Latency,
     rate_limit: Option<RateLimit>,
     denied_users: Vec<String>,
-    bucket: Mutex<Bucket>,
+    /// Account ids, and each account's IAM buckets (one, or one per action).
+    account_ids: Vec<String>,
+    account_index: HashMap<String, usize>,
+    buckets: Vec<Vec<Mutex<Bucket>>>,
+    sts_rate_limit: Option<RateLimit>,
+    sts_bucket: Mutex<Bucket>,
+    session_ttl: Duration,
+    /// Assumed-role sessions: (account index, expiry), numbered by position.
+    sessions: Mutex<Vec<(usize, Instant)>>,
+    /// Per account, its first and last IAM request.
+    account_spans: Vec<Mutex<Option<(Instant, Instant)>>>,
+    started: Instant,
     stats: Arc<Stats>,
     next_request: AtomicU64,
 }
+
+/// The bench caller's key id prefix for session credentials: `ASIA` + 8 digits of account
+/// index + 8 digits of session number.
+const SESSION_PREFIX: &str = "ASIA";
+const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
 
 impl State {
     fn new(config: &SimConfig) -> State {
@@ -320,7 +395,15 @@ impl State {
         }
         let by_name = users.iter().enumerate().map(|(i, u)| (u.name.clone(), i)).collect();
         let by_key_id = keys.iter().enumerate().map(|(i, k)| (k.id.clone(), i)).collect();
-        let tokens = config.rate_limit.map(|r| r.burst).unwrap_or(0.0);
+        let full = |limit: Option<RateLimit>| {
+            Mutex::new(Bucket { tokens: limit.map(|r| r.burst).unwrap_or(0.0), last: Instant::now() })
+        };
+        let accounts = config.accounts.max(1);
+        let account_ids: Vec<String> = (0..accounts).map(account_id).collect();
+        let account_index = account_ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+        let per_account = if config.per_action_buckets { Action::COUNT } else { 1 };
+        let buckets =
+            (0..accounts).map(|_| (0..per_account).map(|_| full(config.rate_limit)).collect()).collect();
         State {
             users,
             by_name,
@@ -329,18 +412,34 @@ impl State {
             latency: config.latency,
             rate_limit: config.rate_limit,
             denied_users: config.denied_users.clone(),
-            bucket: Mutex::new(Bucket { tokens, last: Instant::now() }),
+            account_ids,
+            account_index,
+            buckets,
+            sts_rate_limit: config.sts_rate_limit,
+            sts_bucket: full(config.sts_rate_limit),
+            session_ttl: config.session_ttl.unwrap_or(DEFAULT_SESSION_TTL),
+            sessions: Mutex::new(Vec::new()),
+            account_spans: (0..accounts).map(|_| Mutex::new(None)).collect(),
+            started: Instant::now(),
             stats: Arc::new(Stats::default()),
             next_request: AtomicU64::new(0),
         }
     }
 
-    /// Takes a token; `false` when the bucket is empty.
-    fn admit(&self) -> bool {
-        let Some(limit) = self.rate_limit else {
+    /// Takes a token for `action` in `account` (STS actions from STS's bucket); `false` when
+    /// the bucket is empty.
+    fn admit(&self, account: usize, action: Action) -> bool {
+        let (limit, bucket) = if action.is_sts() {
+            (self.sts_rate_limit, &self.sts_bucket)
+        } else {
+            let buckets = &self.buckets[account];
+            let which = if buckets.len() > 1 { action.index() } else { 0 };
+            (self.rate_limit, &buckets[which])
+        };
+        let Some(limit) = limit else {
             return true;
         };
-        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         let elapsed = now.duration_since(bucket.last).as_secs_f64();
         bucket.last = now;
@@ -351,6 +450,29 @@ impl State {
         } else {
             false
         }
+    }
+
+    /// The account a request is made in, from the access key id that signed it; `Err` for a
+    /// session that has expired. Keys the simulator did not hand out act in the first account.
+    fn account_of(&self, access_key_id: Option<&str>) -> Result<usize, ()> {
+        let Some(session) = access_key_id.and_then(|id| id.strip_prefix(SESSION_PREFIX)) else {
+            return Ok(0);
+        };
+        let number = session.get(8..).and_then(|n| n.parse::<usize>().ok());
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        match number.and_then(|n| sessions.get(n)) {
+            Some(&(_, expiry)) if Instant::now() >= expiry => Err(()),
+            Some(&(account, _)) => Ok(account),
+            None => Ok(0),
+        }
+    }
+
+    /// A new session in `account`: its access key id and when it expires (wall clock).
+    fn new_session(&self, account: usize) -> (String, std::time::SystemTime) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.push((account, Instant::now() + self.session_ttl));
+        let id = format!("{SESSION_PREFIX}{account:08}{:08}", sessions.len() - 1);
+        (id, std::time::SystemTime::now() + self.session_ttl)
     }
 
     fn latency_for(&self, request: u64) -> Duration {
@@ -399,15 +521,36 @@ impl Simulator {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.state.stats.snapshot()
+        let mut stats = self.state.stats.snapshot();
+        let started = self.state.started;
+        stats.account_spans = self
+            .state
+            .account_spans
+            .iter()
+            .filter_map(|span| {
+                let span = span.lock().unwrap_or_else(|e| e.into_inner());
+                let (first, last) = (*span)?;
+                Some((
+                    first.duration_since(started).as_secs_f64(),
+                    last.duration_since(started).as_secs_f64(),
+                ))
+            })
+            .collect();
+        stats
     }
 
+    /// Users in all accounts.
     pub fn users(&self) -> usize {
-        self.state.users.len()
+        self.state.users.len() * self.accounts()
     }
 
+    /// Keys in all accounts.
     pub fn keys(&self) -> usize {
-        self.state.keys.len()
+        self.state.keys.len() * self.accounts()
+    }
+
+    pub fn accounts(&self) -> usize {
+        self.state.account_ids.len()
     }
 }
 
@@ -429,7 +572,13 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let stats = &state.stats;
+        stats.connections.fetch_add(1, Ordering::Relaxed);
+        let open = stats.open_connections.fetch_add(1, Ordering::Relaxed) + 1;
+        stats.peak_open_connections.fetch_max(open, Ordering::Relaxed);
         tokio::spawn(async move {
+            let stats = state.stats.clone();
+            let _open = Gauge(&stats.open_connections);
             let service = service_fn(move |request| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, request).await) }
@@ -440,22 +589,30 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-/// Decrements the in-flight gauge however the request ends (also if the client goes away).
-struct InFlight<'a>(&'a Stats);
+/// Decrements a gauge however the request or connection ends (also if the client goes away).
+struct Gauge<'a>(&'a AtomicU64);
 
-impl Drop for InFlight<'_> {
+impl Drop for Gauge<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// The access key id in a SigV4 `Authorization` header (`... Credential=AKID/date/...`).
+fn signing_key_id(request: &Request<Incoming>) -> Option<String> {
+    let header = request.headers().get(hyper::header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = header.split("Credential=").nth(1)?;
+    Some(credential.split('/').next()?.to_string())
 }
 
 async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let stats = &state.stats;
     let now = stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     stats.peak_in_flight.fetch_max(now, Ordering::Relaxed);
-    let _in_flight = InFlight(stats);
+    let _in_flight = Gauge(&stats.in_flight);
     let serial = state.next_request.fetch_add(1, Ordering::Relaxed);
     let request_id = request_id(serial);
+    let account = state.account_of(signing_key_id(&request).as_deref());
 
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
@@ -467,7 +624,18 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
     stats.requests.fetch_add(1, Ordering::Relaxed);
     stats.per_action[action.index()].fetch_add(1, Ordering::Relaxed);
 
-    let admitted = state.admit();
+    let Ok(account) = account else {
+        stats.expired_token.fetch_add(1, Ordering::Relaxed);
+        let ns = if action.is_sts() { STS_NS } else { IAM_NS };
+        let message = "The security token included in the request is expired";
+        return error(StatusCode::FORBIDDEN, ns, "Sender", "ExpiredToken", message, &request_id);
+    };
+    if !action.is_sts() {
+        let now = Instant::now();
+        let mut span = state.account_spans[account].lock().unwrap_or_else(|e| e.into_inner());
+        *span = Some(span.map_or((now, now), |(first, _)| (first, now)));
+    }
+    let admitted = state.admit(account, action);
     if !admitted {
         stats.throttled.fetch_add(1, Ordering::Relaxed);
         stats.throttled_per_action[action.index()].fetch_add(1, Ordering::Relaxed);
@@ -480,14 +648,16 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         return error(StatusCode::BAD_REQUEST, IAM_NS, "Sender", "Throttling", "Rate exceeded", &request_id);
     }
 
+    let account_id = state.account_ids[account].as_str();
     let result = match action {
-        Action::ListUsers => list_users(state, &form, &request_id),
-        Action::ListAccessKeys => list_access_keys(state, &form, &request_id),
+        Action::ListUsers => list_users(state, account_id, &form, &request_id),
+        Action::ListAccessKeys => list_access_keys(state, account_id, &form, &request_id),
         Action::GetAccessKeyLastUsed => get_access_key_last_used(state, &form, &request_id),
         Action::GetAccountSummary => Ok(get_account_summary(state, &request_id)),
-        Action::GetCallerIdentity => Ok(get_caller_identity(&request_id)),
+        Action::GetCallerIdentity => Ok(get_caller_identity(account_id, &request_id)),
+        Action::AssumeRole => assume_role(state, &form, &request_id),
         Action::GenerateCredentialReport => Ok(generate_credential_report(&request_id)),
-        Action::GetCredentialReport => Ok(get_credential_report(state, &request_id)),
+        Action::GetCredentialReport => Ok(get_credential_report(state, account_id, &request_id)),
         Action::Other => Err(Fault {
             status: StatusCode::BAD_REQUEST,
             code: "InvalidAction",
@@ -497,7 +667,7 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
     match result {
         Ok(xml) => xml_response(StatusCode::OK, xml, &request_id),
         Err(fault) => {
-            let ns = if action == Action::GetCallerIdentity { STS_NS } else { IAM_NS };
+            let ns = if action.is_sts() { STS_NS } else { IAM_NS };
             error(fault.status, ns, "Sender", fault.code, &fault.message, &request_id)
         }
     }
@@ -517,7 +687,12 @@ fn no_such_entity(message: String) -> Fault {
     Fault { status: StatusCode::NOT_FOUND, code: "NoSuchEntity", message }
 }
 
-fn list_users(state: &State, form: &HashMap<String, String>, request_id: &str) -> Result<String, Fault> {
+fn list_users(
+    state: &State,
+    account_id: &str,
+    form: &HashMap<String, String>,
+    request_id: &str,
+) -> Result<String, Fault> {
     let max_items = match form.get("MaxItems") {
         None => DEFAULT_MAX_ITEMS,
         Some(v) => match v.parse::<usize>() {
@@ -546,7 +721,7 @@ fn list_users(state: &State, form: &HashMap<String, String>, request_id: &str) -
         let _ = write!(
             xml,
             "<member><Path>/</Path><UserName>{name}</UserName><UserId>{}</UserId>\
-             <Arn>arn:aws:iam::{ACCOUNT_ID}:user/{name}</Arn><CreateDate>{}</CreateDate></member>",
+             <Arn>arn:aws:iam::{account_id}:user/{name}</Arn><CreateDate>{}</CreateDate></member>",
             user.id, user.created
         );
     }
@@ -565,6 +740,7 @@ fn list_users(state: &State, form: &HashMap<String, String>, request_id: &str) -
 
 fn list_access_keys(
     state: &State,
+    account_id: &str,
     form: &HashMap<String, String>,
     request_id: &str,
 ) -> Result<String, Fault> {
@@ -576,7 +752,7 @@ fn list_access_keys(
                 status: StatusCode::FORBIDDEN,
                 code: "AccessDenied",
                 message: format!(
-                    "User: arn:aws:iam::{ACCOUNT_ID}:user/keyaudit-bench is not authorized to perform: \
+                    "User: arn:aws:iam::{account_id}:user/keyaudit-bench is not authorized to perform: \
                      iam:ListAccessKeys on resource: user {name}"
                 ),
             })
@@ -667,7 +843,7 @@ fn generate_credential_report(request_id: &str) -> String {
 }
 
 /// IAM's 22-column credential report for the simulated account, base64 in `Content`.
-fn get_credential_report(state: &State, request_id: &str) -> String {
+fn get_credential_report(state: &State, account_id: &str, request_id: &str) -> String {
     let mut csv = String::from(
         "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,\
          password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,\
@@ -678,13 +854,13 @@ fn get_credential_report(state: &State, request_id: &str) -> String {
     );
     let _ = writeln!(
         csv,
-        "<root_account>,arn:aws:iam::{ACCOUNT_ID}:root,2020-01-01T00:00:00+00:00,not_supported,N/A,not_supported,\
+        "<root_account>,arn:aws:iam::{account_id}:root,2020-01-01T00:00:00+00:00,not_supported,N/A,not_supported,\
          not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A"
     );
     for user in &state.users {
         let _ = write!(
             csv,
-            "{},arn:aws:iam::{ACCOUNT_ID}:user/{},{},false,N/A,N/A,N/A,false",
+            "{},arn:aws:iam::{account_id}:user/{},{},false,N/A,N/A,N/A,false",
             user.name, user.name, user.created
         );
         for slot in 0..2 {
@@ -726,10 +902,39 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn get_caller_identity(request_id: &str) -> String {
+fn get_caller_identity(account_id: &str, request_id: &str) -> String {
+    let arn = if account_id == ACCOUNT_ID {
+        format!("arn:aws:iam::{account_id}:user/keyaudit-bench")
+    } else {
+        format!("arn:aws:sts::{account_id}:assumed-role/keyaudit-bench/keyaudit")
+    };
     format!(
-        r#"<GetCallerIdentityResponse xmlns="{STS_NS}"><GetCallerIdentityResult><Arn>arn:aws:iam::{ACCOUNT_ID}:user/keyaudit-bench</Arn><UserId>AIDABENCH0000000000001</UserId><Account>{ACCOUNT_ID}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#
+        r#"<GetCallerIdentityResponse xmlns="{STS_NS}"><GetCallerIdentityResult><Arn>{arn}</Arn><UserId>AIDABENCH0000000000001</UserId><Account>{account_id}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#
     )
+}
+
+/// STS AssumeRole into `arn:aws:iam::ACCOUNT:role/NAME`: session credentials that act in
+/// that account. A role in an account the simulator does not have is `AccessDenied`.
+fn assume_role(state: &State, form: &HashMap<String, String>, request_id: &str) -> Result<String, Fault> {
+    let arn = form.get("RoleArn").ok_or_else(|| validation("RoleArn is required"))?;
+    let account = arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|id| state.account_index.get(id))
+        .ok_or_else(|| Fault {
+            status: StatusCode::FORBIDDEN,
+            code: "AccessDenied",
+            message: format!("User: arn:aws:iam::{ACCOUNT_ID}:user/keyaudit-bench is not authorized to perform: sts:AssumeRole on resource: {arn}"),
+        })?;
+    let (key_id, expires) = state.new_session(*account);
+    let since_epoch = expires.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let expiration = iso_date(since_epoch / 86_400, since_epoch % 86_400);
+    let account_id = &state.account_ids[*account];
+    let session = form.get("RoleSessionName").map(|s| escape(s)).unwrap_or_default();
+    let role = arn.rsplit('/').next().map(escape).unwrap_or_default();
+    Ok(format!(
+        r#"<AssumeRoleResponse xmlns="{STS_NS}"><AssumeRoleResult><AssumedRoleUser><AssumedRoleId>AROABENCH0000000000001:{session}</AssumedRoleId><Arn>arn:aws:sts::{account_id}:assumed-role/{role}/{session}</Arn></AssumedRoleUser><Credentials><AccessKeyId>{key_id}</AccessKeyId><SecretAccessKey>bench-session-secret</SecretAccessKey><SessionToken>bench-session-token</SessionToken><Expiration>{expiration}</Expiration></Credentials></AssumeRoleResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></AssumeRoleResponse>"#
+    ))
 }
 
 fn error(

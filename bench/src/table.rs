@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use crate::runner::RunResult;
 use crate::sim::Action;
 
-pub const HEADER: [&str; 14] = [
+pub const HEADER: [&str; 16] = [
     "scenario",
-    "users",
+    "accounts x users",
     "keys",
     "latency",
     "rate/burst",
@@ -18,6 +18,8 @@ pub const HEADER: [&str; 14] = [
     "bound s",
     "ratio",
     "peak RSS MiB",
+    "connections (peak open)",
+    "throttled share",
     "missing",
     "exit",
 ];
@@ -49,11 +51,7 @@ pub fn row(result: &RunResult) -> Vec<String> {
     let bounds = scenario.bounds();
     let bound = bounds.bound();
     let wall = result.wall.as_secs_f64();
-    let users = if scenario.note.is_some() {
-        format!("{} (limited)", thousands(scenario.users as u64))
-    } else {
-        thousands(scenario.users as u64)
-    };
+    let users = format!("{} x {}", thousands(scenario.accounts as u64), thousands(scenario.users as u64));
     let rate = match scenario.rate_limit {
         Some(limit) => format!("{}/{}", fmt_rate(limit.rate), fmt_rate(limit.burst)),
         None => "none".to_string(),
@@ -64,7 +62,7 @@ pub fn row(result: &RunResult) -> Vec<String> {
     };
     let missing = match &result.report {
         Some(report) => {
-            let users = scenario.users as i64 - report.users as i64;
+            let users = scenario.total_users() as i64 - report.users as i64;
             let keys = scenario.keys() as i64 - report.keys as i64;
             let mut cell = format!("{users} / {keys}");
             if report.last_used_unknown > 0 {
@@ -90,6 +88,16 @@ pub fn row(result: &RunResult) -> Vec<String> {
         format!("{bound:.1} ({})", bounds.binding()),
         if bound > 0.0 { format!("{:.2}", wall / bound) } else { "-".to_string() },
         result.peak_rss_kib.map(|kib| format!("{:.1}", kib as f64 / 1024.0)).unwrap_or("?".to_string()),
+        format!(
+            "{} ({})",
+            thousands(result.stats.connections),
+            thousands(result.stats.peak_open_connections)
+        ),
+        if result.stats.requests > 0 {
+            format!("{:.1}%", 100.0 * result.stats.throttled as f64 / result.stats.requests as f64)
+        } else {
+            "-".to_string()
+        },
         missing,
         result.exit.to_string(),
     ]
@@ -133,6 +141,33 @@ pub fn details(results: &[RunResult]) -> String {
             per_action.join(", "),
             result.stats.peak_in_flight
         );
+        if result.stats.account_spans.len() > 1 {
+            let mut starts: Vec<f64> = result.stats.account_spans.iter().map(|span| span.0).collect();
+            let mut ends: Vec<f64> = result.stats.account_spans.iter().map(|span| span.1).collect();
+            let mut lengths: Vec<f64> =
+                result.stats.account_spans.iter().map(|span| span.1 - span.0).collect();
+            for values in [&mut starts, &mut ends, &mut lengths] {
+                values.sort_by(f64::total_cmp);
+            }
+            let summary = |values: &[f64]| {
+                format!(
+                    "{:.1} / {:.1} / {:.1}",
+                    values[0],
+                    values[values.len() / 2],
+                    values[values.len() - 1]
+                )
+            };
+            let _ = writeln!(
+                out,
+                "  - accounts (min / median / max s): first IAM call at {}; last at {}; crawl time {}",
+                summary(&starts),
+                summary(&ends),
+                summary(&lengths)
+            );
+        }
+        if result.stats.expired_token > 0 {
+            let _ = writeln!(out, "  - refused with ExpiredToken: {}", result.stats.expired_token);
+        }
         let wall = result.wall.as_secs_f64();
         if wall > 0.0 {
             let _ = writeln!(

@@ -1,0 +1,138 @@
+//! The real keyaudit binary against a simulated Organization: every account reached by
+//! assuming a role (the simulator attributes each call to an account by its access key id),
+//! each with its own rate limit; role sessions that expire during the crawl; and an account
+//! whose role cannot be assumed, which stays that account's error row.
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use keyaudit_bench::sim::{account_id, Action, RateLimit, SimConfig, Simulator};
+use serde_json::Value;
+
+fn keyaudit_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("KEYAUDIT_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug/keyaudit")
+}
+
+/// Scans `accounts` (written to an accounts file) against the simulator.
+async fn scan_accounts(sim: &Simulator, accounts: &[String]) -> (Output, Value) {
+    let bin = keyaudit_bin();
+    assert!(bin.exists(), "no keyaudit binary at {} (cargo test --workspace builds it)", bin.display());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("accounts.txt");
+    std::fs::write(&file, accounts.join("\n")).expect("accounts file");
+    let endpoint = sim.endpoint_url();
+    let workdir = dir.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut command = std::process::Command::new(bin);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .current_dir(workdir)
+            .args([
+                "scan",
+                "--endpoint-url",
+                &endpoint,
+                "--format",
+                "json",
+                "--fail-on",
+                "never",
+                "--no-progress",
+            ])
+            .arg("--accounts-file")
+            .arg(&file)
+            .env("AWS_ACCESS_KEY_ID", "AKIABENCH000000000001")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/keyaudit-bench-config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/keyaudit-bench-credentials")
+            .output()
+            .expect("run keyaudit")
+    })
+    .await
+    .expect("join");
+    drop(dir);
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {}", String::from_utf8_lossy(&output.stderr)));
+    (output, report)
+}
+
+fn ids(count: usize) -> Vec<String> {
+    (0..count).map(account_id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_account_is_scanned_through_its_own_role_and_limit() {
+    let config = SimConfig {
+        users: 10,
+        accounts: 6,
+        rate_limit: Some(RateLimit { rate: 50.0, burst: 5.0 }),
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(&config).await.expect("simulator");
+    let (output, report) = scan_accounts(&sim, &ids(6)).await;
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report["complete"], true, "{}", report["errors"]);
+    let accounts = report["accounts"].as_array().unwrap();
+    let scanned: Vec<&str> = accounts.iter().map(|a| a["account_id"].as_str().unwrap()).collect();
+    assert_eq!(scanned, ids(6).iter().map(String::as_str).collect::<Vec<_>>());
+    for account in accounts {
+        assert_eq!(account["users"], 10, "{account}");
+        assert_eq!(account["keys"], 15, "{account}");
+    }
+    // Each key once, and in the account it belongs to (the ARN the simulator answered).
+    let keys = report["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 90);
+    let stats = sim.stats();
+    assert_eq!(stats.action(Action::AssumeRole), 5, "one role per member account: {stats:?}");
+    assert_eq!(stats.action(Action::ListUsers) - stats.action_throttled(Action::ListUsers), 6);
+    assert!(stats.peak_open_connections <= 256, "connections bounded: {stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_sessions_that_expire_mid_crawl_are_refreshed() {
+    // 40 users, 60 keys: ~102 IAM calls at 10/s, so the member's crawl lasts ~10 s, while its
+    // role sessions last 15 s and the SDK refreshes them 10 s before they expire.
+    let config = SimConfig {
+        users: 40,
+        accounts: 2,
+        rate_limit: Some(RateLimit { rate: 10.0, burst: 5.0 }),
+        session_ttl: Some(Duration::from_secs(15)),
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(&config).await.expect("simulator");
+    let (output, report) = scan_accounts(&sim, &ids(2)).await;
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report["complete"], true, "{}", report["errors"]);
+    assert_eq!(report["summary"]["keys"], 120);
+    let stats = sim.stats();
+    assert!(stats.action(Action::AssumeRole) >= 2, "the session was refreshed: {stats:?}");
+    assert_eq!(stats.expired_token, 0, "no call was made with an expired session: {stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_whose_role_cannot_be_assumed_is_its_own_error_row() {
+    let config = SimConfig { users: 5, accounts: 3, ..SimConfig::default() };
+    let sim = Simulator::start(&config).await.expect("simulator");
+    // An account the simulator does not have: AssumeRole is AccessDenied there.
+    let mut accounts = ids(3);
+    accounts.push("999999999999".to_string());
+    let (output, report) = scan_accounts(&sim, &accounts).await;
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["account_id"], "999999999999");
+    assert_eq!(errors[0]["operation"], "AssumeRole");
+    assert_eq!(report["accounts"].as_array().unwrap().len(), 3, "the others are complete");
+    assert_eq!(report["summary"]["users"], 15);
+}
