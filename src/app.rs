@@ -84,12 +84,13 @@ fn collect(plan: &ScanPlan) -> Result<(Inventory, Report, Gate), AppError> {
         }
         Source::Live { crawl, accounts, progress } => {
             let runtime = runtime()?;
-            let bar = progress_bar(*progress);
             let inventory = runtime.block_on(async {
                 let connection = crawl::connect(&plan.connect).await;
-                crawl::scan_many(&connection, accounts, crawl, &bar).await
+                let bar = progress_bar(*progress, Some(connection.shared.budget.clone()));
+                let inventory = crawl::scan_many(&connection, accounts, crawl, &bar).await;
+                bar.bar.finish_and_clear();
+                inventory
             });
-            bar.0.finish_and_clear();
             inventory
         }
     };
@@ -207,25 +208,71 @@ fn write_stdout(bytes: &[u8]) -> Result<(), AppError> {
     }
 }
 
-struct Bar(ProgressBar);
+/// Progress on stderr: users done and, for several accounts, accounts done out of how many
+/// and the calls per second made across all of them.
+struct Bar {
+    bar: ProgressBar,
+    /// Attempts made so far in every account (the crawl's shared budget counts them).
+    attempts: Option<std::sync::Arc<crawl::limiter::Budget>>,
+    accounts: std::sync::atomic::AtomicUsize,
+    accounts_done: std::sync::atomic::AtomicUsize,
+    started: std::time::Instant,
+}
 
-impl crawl::Progress for Bar {
-    fn user_done(&self) {
-        self.0.inc(1);
+impl Bar {
+    fn refresh(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let total = self.accounts.load(Relaxed);
+        if total <= 1 {
+            return;
+        }
+        let calls = self.attempts.as_ref().map_or(0, |budget| budget.attempts());
+        let per_second = calls as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        self.bar.set_message(format!(
+            ", accounts {}/{total}, {per_second:.0} calls/s",
+            self.accounts_done.load(Relaxed)
+        ));
     }
 }
 
-/// A spinner on stderr, only when stderr is a terminal and not turned off.
-fn progress_bar(enabled: bool) -> Bar {
-    if !enabled || !io::stderr().is_terminal() {
-        return Bar(ProgressBar::hidden());
+impl crawl::Progress for Bar {
+    fn user_done(&self) {
+        self.bar.inc(1);
+        self.refresh();
     }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} scanning IAM: {pos} users done ({elapsed})") {
-        bar.set_style(style);
+
+    fn accounts_total(&self, accounts: usize) {
+        self.accounts.store(accounts, std::sync::atomic::Ordering::Relaxed);
+        self.refresh();
     }
-    bar.enable_steady_tick(Duration::from_millis(120));
-    Bar(bar)
+
+    fn account_done(&self) {
+        self.accounts_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.refresh();
+    }
+}
+
+/// A spinner on stderr, only when stderr is a terminal and not turned off; quiet in pipes.
+fn progress_bar(enabled: bool, attempts: Option<std::sync::Arc<crawl::limiter::Budget>>) -> Bar {
+    let bar = if !enabled || !io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} scanning IAM: {pos} users done{msg} ({elapsed})")
+        {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    };
+    Bar {
+        bar,
+        attempts,
+        accounts: Default::default(),
+        accounts_done: Default::default(),
+        started: std::time::Instant::now(),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, AppError> {

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigFile, FailOn, Settings, DEFAULT_CONFIG_FILE};
 use crate::crawl::{AccountsOptions, ConnectOptions, CrawlOptions, LastUsedSource, RetryMode};
+use crate::model::Shard;
 use crate::report::Format;
 use crate::rules::Threshold;
 
@@ -191,9 +192,17 @@ pub struct ScanArgs {
     /// Session name for the role assumption (shows in CloudTrail).
     #[arg(long, value_name = "NAME", default_value = "keyaudit", help_heading = "Accounts")]
     pub role_session_name: String,
-    /// Accounts crawled at once (each with its own --concurrency and retry state).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Accounts")]
-    pub account_concurrency: u16,
+    /// Accounts crawled at once (each with its own --concurrency, pacing and retry state)
+    /// [default: all; --total-concurrency bounds the calls].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), help_heading = "Accounts")]
+    pub account_concurrency: Option<u16>,
+    /// Scan only slice K of N of the accounts (1-based, e.g. `2/8`), for N runs of an indexed
+    /// job; `keyaudit merge` joins their inventories. Needs --org, --accounts or --accounts-file.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard, help_heading = "Accounts")]
+    pub shard: Option<Shard>,
+    /// Most IAM calls in flight at once across all accounts (and so most connections).
+    #[arg(long, value_name = "N", default_value_t = crate::crawl::DEFAULT_TOTAL_IN_FLIGHT as u16, value_parser = clap::value_parser!(u16).range(1..=4096), help_heading = "Connection")]
+    pub total_concurrency: u16,
 
     /// Also write the inventory collected by this scan as JSON.
     #[arg(long, value_name = "PATH", help_heading = "Input")]
@@ -279,6 +288,7 @@ impl From<ConnectArgs> for ConnectOptions {
             endpoint_url: args.endpoint_url,
             max_attempts: args.max_attempts,
             retry_mode: args.retry_mode,
+            total_concurrency: 0,
         }
     }
 }
@@ -376,6 +386,11 @@ impl ScanArgs {
         } else if let Some(path) = self.credential_report {
             Source::CredentialReport(path)
         } else {
+            if self.shard.is_some() && !self.org && self.accounts.is_empty() && self.accounts_file.is_none() {
+                return Err(UsageError(
+                    "--shard splits a list of accounts: give --org, --accounts or --accounts-file".into(),
+                ));
+            }
             let mut accounts: Vec<String> = self.accounts.clone();
             if let Some(path) = &self.accounts_file {
                 accounts.extend(read_accounts_file(path)?);
@@ -387,7 +402,8 @@ impl ScanArgs {
                     role_name: self.role_name,
                     external_id: self.external_id,
                     session_name: self.role_session_name,
-                    account_concurrency: usize::from(self.account_concurrency),
+                    account_concurrency: self.account_concurrency.map(usize::from),
+                    shard: self.shard,
                 },
                 crawl: CrawlOptions {
                     concurrency: usize::from(self.concurrency),
@@ -398,7 +414,10 @@ impl ScanArgs {
         };
         Ok(ScanPlan {
             source,
-            connect: self.connect.into(),
+            connect: ConnectOptions {
+                total_concurrency: usize::from(self.total_concurrency),
+                ..self.connect.into()
+            },
             save_inventory: self.save_inventory,
             settings,
             as_of: self.as_of,
@@ -447,6 +466,17 @@ fn read_accounts_file(path: &Path) -> Result<Vec<String>, UsageError> {
         return Err(UsageError(format!("--accounts-file {}: no account ids in it", path.display())));
     }
     Ok(ids)
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let bad = || format!("expected K/N with 1 <= K <= N, e.g. 2/8, got `{text}`");
+    let (index, count) = text.split_once('/').ok_or_else(bad)?;
+    let (index, count) =
+        (index.trim().parse::<u32>().map_err(|_| bad())?, count.trim().parse::<u32>().map_err(|_| bad())?);
+    if index == 0 || count == 0 || index > count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
 }
 
 fn parse_days(text: &str) -> Result<u32, String> {
@@ -520,6 +550,9 @@ mod tests {
             (vec!["--output", "/no/such/dir/r.csv"], "does not exist"),
             (vec!["--endpoint-url", "localhost:5000"], "http://"),
             (vec!["--concurrency", "0"], "--concurrency"),
+            (vec!["--org", "--shard", "3/2"], "K/N with 1 <= K <= N"),
+            (vec!["--org", "--shard", "0/2"], "got `0/2`"),
+            (vec!["--shard", "1/2"], "--shard splits a list of accounts"),
             (vec!["--accounts", "123,456"], "12-digit AWS account id, got `123`"),
             (
                 vec!["--accounts-file", "/no/such/accounts.txt"],

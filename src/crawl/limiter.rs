@@ -1,25 +1,38 @@
-//! One account's request limiter: a bound on calls in flight plus adaptive pacing, fed by
-//! what IAM answers to every attempt.
+//! One account's request limiter: an adaptive bound on calls in flight plus adaptive pacing,
+//! fed by what IAM answers to every attempt, and the pace for the SDK's retries of throttled
+//! attempts.
 //!
-//! IAM's request rate limit is per account, unpublished and shared with everything else
-//! calling that account. A fixed pool either crawls slowly or gets throttled and leans on
-//! retries. The SDK's adaptive retry mode reacts only after throttling and backs off far
-//! below the limit (measured at about 2x the ideal wall time, see the README). So:
+//! IAM's request rate limit is per account, unpublished, possibly per API, and shared with
+//! everything else calling that account (Terraform, deploy pipelines). Throttling half of an
+//! account's calls makes those fail too, so keyaudit aims to run right under the limit:
 //!
-//! - start unpaced: only `max_in_flight` bounds the crawl (latency-bound accounts never
-//!   throttle and never pay for pacing);
-//! - on throttling, pace at 95% of the rate IAM actually accepted over the last two
-//!   seconds (the goodput under throttling *is* the limit), at most once a second so one
-//!   congestion event counts once; a cut in the first two seconds is provisional (answers
-//!   still in flight make the rate look low) and is followed by fast probing;
-//! - while nothing is throttled, probe upward, 2% a second, and faster once it has been
-//!   quiet for 5 seconds, so a limit that rises (or other clients going away) is found again,
-//!   and an estimate that came out low recovers in seconds, while near the limit the pace
-//!   only creeps.
+//! - **slow start**: an account opens with [`INITIAL_WINDOW`] calls in flight, and the window
+//!   grows by one per accepted answer (doubling every round trip) up to `--concurrency`, until
+//!   the first throttle. A latency-bound account reaches 64 in a few round trips; an account
+//!   limited to 10/s with a burst of 5 sees a handful of throttles instead of 59 (measured
+//!   before: 64 first calls against a burst of 5, most throttled);
+//! - **unpaced until IAM pushes back**, then paced at 95% of the rate IAM accepted between two
+//!   throttles. A throttle means the token bucket was empty then, so the answers accepted
+//!   between two throttles at least a second apart are what the bucket refilled: that is the
+//!   limit, measured from the bucket's own behaviour rather than from a window in which calls
+//!   may have been sleeping in backoff (which made the rate look tiny and collapsed the pace
+//!   of 7 accounts out of 40 below 1/s). The very first cut has no such interval yet: it takes
+//!   what was accepted over the last second, counted over at least a second (a low estimate,
+//!   by design), and doubles the pace every half second until the next throttle measures;
+//! - **a cut never more than halves the pace**, and reacts at most once per [`HOLD`], so one
+//!   congestion event counts once and a bad measurement cannot collapse the pace;
+//! - the window shrinks with the pace (to what the pace needs plus headroom) and grows back by
+//!   one per window of accepted answers;
+//! - while nothing is throttled, probe upward, 2% a second, faster after 5 quiet seconds, so a
+//!   limit that rises (or other clients going away) is found again;
+//! - **retries are paced too**: [`ThrottleObserver`] reserves the next paced slot for each
+//!   throttled attempt and [`PacedRetry`], a retry classifier, gives it to the SDK as the
+//!   retry's delay, instead of an
+//!   exponential backoff of up to 20 s during which the call held a slot and offered nothing.
 //!
 //! Attempts are observed by [`ThrottleObserver`], an SDK interceptor, so the SDK's own
-//! retries (which the crawler never sees) feed the limiter too. The limiter paces the first
-//! attempt of each call; retries keep the SDK's backoff.
+//! retries feed the limiter too. A [`Budget`] shared by all accounts bounds the calls in flight
+//! across an Organization (and with them the connections of the one shared HTTP pool).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,51 +40,110 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    FinalizerInterceptorContextMut, InterceptorContext,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority,
+};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use aws_smithy_types::retry::ErrorKind;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// How far back the accepted rate is measured.
-const WINDOW: Duration = Duration::from_secs(2);
-/// One congestion event produces many throttles; react to it once.
-const HOLD: Duration = Duration::from_secs(1);
+/// How far back the accepted rate is measured for the first cut.
+const WINDOW: Duration = Duration::from_secs(1);
+/// One congestion event produces many throttles (calls already paced at the old rate, and
+/// their retries); react to it once. Also the shortest span between two throttles that
+/// measures the limit: over one second, a count of ~10 answers is ±10%, and cuts a second
+/// apart compounded that noise (measured: the slowest of 40 accounts 1.3x its bound).
+const HOLD: Duration = Duration::from_secs(2);
+const MIN_SPAN: Duration = HOLD;
 /// Pace at this share of the measured accepted rate.
 const BACKOFF: f64 = 0.95;
+/// A cut keeps at least this share of the current pace.
+const MAX_CUT: f64 = 0.5;
 /// Probe upward by this share per second...
 const PROBE_PER_SECOND: f64 = 0.02;
 /// ...times 1 + the quiet seconds beyond this since the last cut.
 const QUIET_BEFORE_SPEEDUP: Duration = Duration::from_secs(5);
-/// After a cut measured over a young window (see `Pace::provisional`).
-const PROVISIONAL_PROBE_PER_SECOND: f64 = 0.25;
+/// After the first cut (a deliberately low estimate), the pace doubles this often until the
+/// next throttle measures. The first throttle can come after a single answer (the burst is
+/// drained by the first calls of the window), so the first guess can be 1/s: growing 25% a
+/// second took 6-9 s to reach a 10/s limit (measured), doubling takes under 2.
+const PROVISIONAL_DOUBLING: Duration = Duration::from_millis(500);
 const MIN_RATE: f64 = 1.0;
+/// The lowest first guess at an account's limit, in calls per second.
+const FIRST_GUESS_FLOOR: f64 = 4.0;
+/// Calls in flight when an account starts.
+pub const INITIAL_WINDOW: usize = 4;
+/// The window never shrinks below this: calls waiting for a paced retry hold their place, and
+/// a window of 2 held by two such calls offered nothing (measured: 11 answers in 4 s).
+const MIN_WINDOW: usize = INITIAL_WINDOW;
+/// When paced, the window keeps this many seconds of the pace in flight (at least
+/// [`MIN_WINDOW`]): a round trip plus the wait for a paced retry slot, with room to spare.
+const WINDOW_SECONDS_OF_PACE: f64 = 2.0;
+/// Probing never takes the pace beyond this many times what IAM accepted over the last
+/// [`WINDOW`] (plus [`PROBE_SLACK`]): a pace the crawl is not using says nothing about the
+/// limit, and raising it unseen let a first guess of 2/s double to 345/s while every call
+/// waited on something else (measured), to be cut back by halves for 10 s.
+const PROBE_HEADROOM: f64 = 2.0;
+const PROBE_SLACK: f64 = 2.0;
+/// A throttled retry waits at least this long when nothing is paced yet.
+const UNPACED_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Calls in flight across every account of a scan, and how many were made: one per process.
+#[derive(Debug)]
+pub struct Budget {
+    calls: Arc<Semaphore>,
+    attempts: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(max_in_flight: usize) -> Arc<Budget> {
+        Arc::new(Budget {
+            calls: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            attempts: AtomicU64::new(0),
+        })
+    }
+
+    /// Attempts made so far, in every account (for progress).
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+}
 
 #[derive(Debug)]
 pub struct Limiter {
-    in_flight: Semaphore,
     pace: Mutex<Pace>,
+    /// Woken when a call ends or the window grows.
+    freed: Notify,
+    budget: Option<Arc<Budget>>,
     attempts: AtomicU64,
     throttled: AtomicU64,
 }
 
 #[derive(Debug)]
 struct Pace {
+    /// Most calls in flight: grows from [`INITIAL_WINDOW`] to `max_window`.
+    window: f64,
+    max_window: usize,
+    in_flight: usize,
     /// Requests per second, or `None` before the first throttle.
     rate: Option<f64>,
-    /// When the next call may start.
+    /// When the next call (or paced retry) may start.
     next_start: Instant,
     last_decrease: Option<Instant>,
     last_probe: Instant,
-    /// When recent attempts were accepted, and when they were started.
+    /// When recent attempts were accepted (the last [`WINDOW`]).
     accepted: VecDeque<Instant>,
-    started: VecDeque<Instant>,
-    /// When the limiter was made: early on, the window is only this old.
-    born: Instant,
-    /// The last cut was measured over a window younger than WINDOW (the first answers of a
-    /// crawl, still in flight, make the accepted rate look low): probe fast until the next
-    /// throttle gives a real measurement.
+    accepted_total: u64,
+    /// The throttle the last cut was made at, and `accepted_total` then: the bucket was empty
+    /// at that instant, so what is accepted from then to the next throttle is its refill.
+    anchor: Option<(Instant, u64)>,
+    /// The last cut was a first guess (no interval between throttles measured yet).
     provisional: bool,
 }
 
@@ -82,50 +154,111 @@ pub struct LimiterStats {
     pub throttled: u64,
 }
 
+/// A call's place in the window (and in the shared budget); released when dropped.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    limiter: &'a Limiter,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.limiter.lock().in_flight -= 1;
+        self.limiter.freed.notify_one();
+    }
+}
+
 impl Limiter {
+    /// A limiter of its own, bounded only by `max_in_flight`.
     pub fn new(max_in_flight: usize) -> Arc<Limiter> {
+        Limiter::with_budget(max_in_flight, None)
+    }
+
+    /// A limiter whose calls also take a place in `budget`, shared with other accounts.
+    pub fn with_budget(max_in_flight: usize, budget: Option<Arc<Budget>>) -> Arc<Limiter> {
         let now = Instant::now();
+        let max_window = max_in_flight.max(1);
         Arc::new(Limiter {
-            in_flight: Semaphore::new(max_in_flight.max(1)),
             pace: Mutex::new(Pace {
+                window: INITIAL_WINDOW.min(max_window) as f64,
+                max_window,
+                in_flight: 0,
                 rate: None,
                 next_start: now,
                 last_decrease: None,
                 last_probe: now,
                 accepted: VecDeque::new(),
-                started: VecDeque::new(),
-                born: now,
+                accepted_total: 0,
+                anchor: None,
                 provisional: false,
             }),
+            freed: Notify::new(),
+            budget,
             attempts: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
         })
     }
 
-    /// Waits for a slot in flight and for the pace, then lets one call start. Hold the
-    /// permit for the whole call (its retries included).
-    pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
-        let permit = self.in_flight.acquire().await.ok()?;
-        let wait = {
-            let mut pace = self.lock();
-            let now = Instant::now();
-            match pace.rate {
-                None => Duration::ZERO,
-                Some(rate) => {
-                    let start = pace.next_start.max(now);
-                    pace.next_start = start + Duration::from_secs_f64(1.0 / rate);
-                    start - now
+    /// Waits for a place in the window, for the pace, then for a place in the shared budget,
+    /// and lets one call start. Hold the permit for the whole call (its retries included).
+    ///
+    /// The budget comes last: a call waiting for its account's pace holds no place that
+    /// another account could use.
+    pub async fn acquire(&self) -> Option<Permit<'_>> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut pace = self.lock();
+                if (pace.in_flight as f64) < pace.window.floor().max(1.0) {
+                    pace.in_flight += 1;
+                    break;
                 }
             }
-        };
+            freed.await;
+        }
+        // From here on, dropping the permit gives the window place back.
+        let mut permit = Permit { limiter: self, _budget: None };
+        let wait = self.reserve_slot();
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
+        }
+        if let Some(budget) = &self.budget {
+            permit._budget = Some(budget.calls.clone().acquire_owned().await.ok()?);
         }
         Some(permit)
     }
 
+    /// Takes the next paced start and returns how long until it (zero when unpaced).
+    fn reserve_slot(&self) -> Duration {
+        let mut pace = self.lock();
+        let now = Instant::now();
+        match pace.rate {
+            None => Duration::ZERO,
+            Some(rate) => {
+                let start = pace.next_start.max(now);
+                pace.next_start = start + Duration::from_secs_f64(1.0 / rate);
+                start - now
+            }
+        }
+    }
+
+    /// How long the SDK should wait before retrying a throttled attempt: the next paced slot.
+    pub fn retry_delay(&self) -> Duration {
+        if self.rate().is_none() {
+            return UNPACED_RETRY_DELAY;
+        }
+        self.reserve_slot()
+    }
+
     pub fn rate(&self) -> Option<f64> {
         self.lock().rate
+    }
+
+    /// The current bound on calls in flight.
+    pub fn window(&self) -> usize {
+        self.lock().window.floor() as usize
     }
 
     pub fn stats(&self) -> LimiterStats {
@@ -141,98 +274,187 @@ impl Limiter {
         self.pace.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn count_attempt(&self) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        if let Some(budget) = &self.budget {
+            budget.attempts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// An attempt got an answer that was not throttling.
     pub fn on_accepted(&self) {
-        self.attempts.fetch_add(1, Ordering::Relaxed);
+        self.count_attempt();
         let now = Instant::now();
-        let mut pace = self.lock();
-        pace.started.push_back(now);
-        pace.accepted.push_back(now);
-        pace.prune(now);
-        if let Some(rate) = pace.rate {
-            // Probe at 2%/s, and after 5 quiet seconds 2%/s faster for every further quiet
-            // second: near the limit (a cut every few seconds) the pace creeps, but an
-            // estimate that came out low (a cut measured over a young window) recovers fast.
-            let elapsed = now.duration_since(pace.last_probe).as_secs_f64();
-            let quiet = pace.last_decrease.map_or(0.0, |at| now.duration_since(at).as_secs_f64());
-            let speedup = 1.0 + (quiet - QUIET_BEFORE_SPEEDUP.as_secs_f64()).max(0.0);
-            let growth =
-                if pace.provisional { PROVISIONAL_PROBE_PER_SECOND } else { PROBE_PER_SECOND * speedup };
-            pace.rate = Some(rate * (1.0 + growth * elapsed));
+        let grew = {
+            let mut pace = self.lock();
+            pace.accepted_total += 1;
+            pace.accepted.push_back(now);
+            pace.prune(now);
+            let before = pace.window.floor();
+            pace.window = if pace.last_decrease.is_none() {
+                // Slow start: one more per answer, doubling every round trip.
+                pace.window + 1.0
+            } else {
+                // Congestion avoidance: one more per window of answers.
+                pace.window + 1.0 / pace.window.max(1.0)
+            }
+            .min(pace.max_window as f64);
+            if let Some(rate) = pace.rate {
+                // Probe at 2%/s, and after 5 quiet seconds 2%/s faster for every further
+                // quiet second: near the limit (a cut every few seconds) the pace creeps, but
+                // a limit that went up is found again in seconds.
+                let elapsed = now.duration_since(pace.last_probe).as_secs_f64();
+                let quiet = pace.last_decrease.map_or(0.0, |at| now.duration_since(at).as_secs_f64());
+                let speedup = 1.0 + (quiet - QUIET_BEFORE_SPEEDUP.as_secs_f64()).max(0.0);
+                let probed = if pace.provisional {
+                    rate * 2f64.powf(elapsed / PROVISIONAL_DOUBLING.as_secs_f64())
+                } else {
+                    rate * (1.0 + PROBE_PER_SECOND * speedup * elapsed)
+                };
+                let used = pace.accepted.len() as f64 / WINDOW.as_secs_f64();
+                let cap = used * PROBE_HEADROOM + PROBE_SLACK;
+                let rate = probed.min(cap.max(rate));
+                pace.rate = Some(rate);
+                // The window follows the pace, never beyond what it can use.
+                pace.window = pace.window.min(window_for(rate));
+            }
+            pace.last_probe = now;
+            pace.window.floor() > before
+        };
+        if grew {
+            self.freed.notify_one();
         }
-        pace.last_probe = now;
     }
 
     /// An attempt was throttled (IAM's `Throttling`, or 503 / `SlowDown`).
     pub fn on_throttled(&self) {
-        self.attempts.fetch_add(1, Ordering::Relaxed);
+        self.count_attempt();
         self.throttled.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut pace = self.lock();
-        pace.started.push_back(now);
         pace.prune(now);
-        // The SDK will retry this attempt on its own schedule, outside the pace: keep a slot
-        // free for it by pushing the next paced start back one interval.
-        if let Some(rate) = pace.rate {
-            let next = pace.next_start.max(now) + Duration::from_secs_f64(1.0 / rate);
-            pace.next_start = next;
-        }
         if pace.last_decrease.is_some_and(|at| now.duration_since(at) < HOLD) {
             return;
         }
-        // Early on the window is younger than WINDOW; measure over what there is (at least
-        // 100 ms, so a handful of first answers cannot look like a huge rate).
-        let age = now.duration_since(pace.born);
-        pace.provisional = age < WINDOW;
-        let span = age.clamp(Duration::from_millis(100), WINDOW).as_secs_f64();
-        let accepted = pace.accepted.len() as f64 / span;
-        let offered = pace.started.len() as f64 / span;
-        let new_rate = if accepted > 0.0 {
-            accepted * BACKOFF
-        } else {
-            // Nothing got through lately: halve what was offered (or the current pace).
-            pace.rate.unwrap_or(offered).min(offered.max(MIN_RATE)) * 0.5
+        let last_window = pace.accepted.len() as f64 / WINDOW.as_secs_f64();
+        let was_provisional = pace.provisional;
+        let measured = match pace.anchor {
+            // The bucket was empty at the anchor and is empty now: what was accepted in
+            // between is its refill, if the pace kept it empty. After a first guess it did
+            // not (the pace was climbing from below, the bucket refilled and overflowed), so
+            // the last second, which ends with the bucket drained, counts too.
+            Some((at, accepted_then)) if now.duration_since(at) >= MIN_SPAN => {
+                let refill =
+                    (pace.accepted_total - accepted_then) as f64 / now.duration_since(at).as_secs_f64();
+                pace.provisional = false;
+                if was_provisional {
+                    refill.max(last_window)
+                } else {
+                    refill
+                }
+            }
+            // A first guess: the last second's answers counted over a whole second, low on
+            // purpose (the crawl may be younger than that), but not below FIRST_GUESS_FLOOR:
+            // the retries of what was in flight are given slots at this pace, and slots given
+            // at 1/s kept a window of 4 waiting 4 s (measured). Doubles until the next
+            // throttle measures.
+            _ => {
+                pace.provisional = true;
+                last_window.max(FIRST_GUESS_FLOOR / BACKOFF)
+            }
         };
-        pace.rate = Some(new_rate.max(MIN_RATE));
+        // A cut keeps at least half of a measured pace; a first guess is no measurement.
+        let floor = match pace.rate {
+            Some(rate) if !was_provisional => rate * MAX_CUT,
+            _ => MIN_RATE,
+        };
+        let rate = (measured * BACKOFF).max(floor).max(MIN_RATE);
+        pace.rate = Some(rate);
+        // What is in flight now may all come back throttled; from here on, keep in flight
+        // what the pace needs.
+        pace.window = pace.window.min(window_for(rate)).max(MIN_WINDOW as f64);
+        pace.anchor = Some((now, pace.accepted_total));
         pace.last_decrease = Some(now);
         pace.last_probe = now;
     }
 }
 
+/// The calls in flight a pace of `rate` needs: a second's worth, at least [`MIN_WINDOW`].
+fn window_for(rate: f64) -> f64 {
+    (rate * WINDOW_SECONDS_OF_PACE).ceil().max(MIN_WINDOW as f64)
+}
+
 impl Pace {
     fn prune(&mut self, now: Instant) {
-        for queue in [&mut self.accepted, &mut self.started] {
-            while queue.front().is_some_and(|&at| now.duration_since(at) > WINDOW) {
-                queue.pop_front();
-            }
+        while self.accepted.front().is_some_and(|&at| now.duration_since(at) > WINDOW) {
+            self.accepted.pop_front();
         }
     }
 }
 
-/// Reports every attempt's outcome to the account's [`Limiter`]. Registered on the IAM
-/// client, so it also sees the attempts the SDK retries by itself.
+/// Reports every attempt's outcome to the account's [`Limiter`], and gives each throttled
+/// attempt its paced retry slot. Registered on the client, so it also sees the attempts the
+/// SDK retries by itself.
 #[derive(Debug, Clone)]
 pub struct ThrottleObserver(pub Arc<Limiter>);
+
+/// When a throttled attempt's retry may start: reserved once per attempt by
+/// [`ThrottleObserver`], carried on the response for [`PacedRetry`]. Classifiers must not
+/// reserve: the SDK runs them more than once per attempt (its connection-poisoning
+/// interceptor runs them too), and reserving in each run left every other slot unused
+/// (measured: calls answered 0.7 s apart at a pace of 2.85/s).
+#[derive(Debug, Clone, Copy)]
+struct RetrySlot(Instant);
 
 impl Intercept for ThrottleObserver {
     fn name(&self) -> &'static str {
         "keyaudit-throttle-observer"
     }
 
-    fn read_after_attempt(
+    fn modify_before_attempt_completion(
         &self,
-        context: &FinalizerInterceptorContextRef<'_>,
+        context: &mut FinalizerInterceptorContextMut<'_>,
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         // No response: a transport failure, which says nothing about the rate limit.
-        let Some(response) = context.response() else { return Ok(()) };
+        let Some(response) = context.response_mut() else { return Ok(()) };
         if is_throttling(response.status().as_u16(), response.body().bytes()) {
             self.0.on_throttled();
+            let slot = Instant::now() + self.0.retry_delay();
+            response.add_extension(RetrySlot(slot));
         } else {
             self.0.on_accepted();
         }
         Ok(())
+    }
+}
+
+/// Gives the SDK's retry of a throttled attempt the paced slot [`ThrottleObserver`] reserved
+/// for it as its delay.
+///
+/// The SDK's standard strategy honours a classifier's explicit delay (capped at its maximum
+/// backoff) instead of its exponential backoff with jitter. Runs after the SDK's own
+/// classifiers, so it refines their "throttling, retry" verdict; anything else it leaves alone.
+#[derive(Debug, Clone)]
+pub struct PacedRetry;
+
+impl ClassifyRetry for PacedRetry {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(RetrySlot(slot)) = ctx.response().and_then(|response| response.extension::<RetrySlot>())
+        else {
+            return RetryAction::NoActionIndicated;
+        };
+        let delay = slot.saturating_duration_since(Instant::now());
+        RetryAction::retryable_error_with_explicit_delay(ErrorKind::ThrottlingError, delay)
+    }
+
+    fn name(&self) -> &'static str {
+        "keyaudit-paced-retry"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
     }
 }
 
@@ -268,39 +490,169 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn starts_unpaced_then_paces_under_the_accepted_rate() {
-        let limiter = Limiter::new(8);
-        assert_eq!(limiter.rate(), None, "unpaced until IAM pushes back");
-        // 100 accepted in the first second, then throttling: pace at 95% of the accepted rate.
+    async fn slow_start_opens_a_small_window_and_doubles_it_per_round_trip() {
+        let limiter = Limiter::new(64);
+        assert_eq!(limiter.window(), INITIAL_WINDOW);
+        let mut held = Vec::new();
+        for _ in 0..INITIAL_WINDOW {
+            held.push(limiter.acquire().await.expect("a place"));
+        }
+        let blocked = tokio::time::timeout(Duration::from_secs(5), limiter.acquire()).await;
+        assert!(blocked.is_err(), "a fifth call waits while four are in flight");
+        // Four answers accepted: the window doubles.
+        for _ in 0..INITIAL_WINDOW {
+            limiter.on_accepted();
+        }
+        assert_eq!(limiter.window(), 2 * INITIAL_WINDOW);
+        drop(held);
         for _ in 0..100 {
             limiter.on_accepted();
-            tokio::time::advance(Duration::from_millis(10)).await;
         }
-        limiter.on_throttled();
-        let rate = limiter.rate().expect("paced after a throttle");
-        assert!((rate - 95.0).abs() < 1.0, "95% of 100 accepted per second: {rate}");
-        // A burst of throttles from the same congestion counts once.
-        limiter.on_throttled();
-        assert_eq!(limiter.rate(), Some(rate));
-        assert_eq!(limiter.stats(), LimiterStats { attempts: 102, throttled: 2 });
+        assert_eq!(limiter.window(), 64, "never beyond --concurrency");
+        assert_eq!(limiter.rate(), None, "unpaced until IAM pushes back");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn paced_calls_are_spaced_and_probing_raises_the_rate() {
+    async fn paces_at_the_rate_accepted_between_two_throttles() {
         let limiter = Limiter::new(64);
-        // Throttled at once, nothing accepted: half of what was offered (1 call in the first
-        // 100 ms measured = 10/s), so 5/s.
+        // The first throttle: a first guess from the last second (10 accepted), low on purpose.
+        for _ in 0..10 {
+            limiter.on_accepted();
+        }
         limiter.on_throttled();
-        assert_eq!(limiter.rate(), Some(5.0));
+        let first = limiter.rate().expect("paced after a throttle");
+        assert!((first - 9.5).abs() < 0.01, "95% of 10 per second: {first}");
+        // A burst of throttles from the same congestion counts once.
+        limiter.on_throttled();
+        assert_eq!(limiter.rate(), Some(first));
+        // 40 accepted over the next 2 s, then a throttle: the bucket refilled 20/s.
+        for _ in 0..40 {
+            tokio::time::advance(Duration::from_millis(50)).await;
+            limiter.on_accepted();
+        }
+        limiter.on_throttled();
+        let measured = limiter.rate().unwrap();
+        assert!((18.9..=20.0).contains(&measured), "95% of 20/s (or of the last second's 21): {measured}");
+        assert_eq!(limiter.stats(), LimiterStats { attempts: 53, throttled: 3 });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_never_more_than_halves_the_pace() {
+        let limiter = Limiter::new(64);
+        limiter.on_throttled();
+        // A measured pace: 100 answers in the 2 s after the first throttle.
+        for _ in 0..100 {
+            tokio::time::advance(Duration::from_millis(20)).await;
+            limiter.on_accepted();
+        }
+        limiter.on_throttled();
+        let rate = limiter.rate().unwrap();
+        assert!(rate > 40.0, "{rate}");
+        // Nothing accepted for 3 s (every call asleep somewhere), then another throttle: the
+        // measurement says ~0/s, but that is not the limit.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        limiter.on_throttled();
+        assert!(limiter.rate().unwrap() >= rate * MAX_CUT - 1e-9, "{rate} -> {:?}", limiter.rate());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_calls_and_retries_share_one_schedule() {
+        let limiter = Limiter::new(64);
+        for _ in 0..5 {
+            limiter.on_accepted();
+        }
+        limiter.on_throttled();
+        let rate = limiter.rate().unwrap();
+        assert!((rate - 4.75).abs() < 0.01, "{rate}");
         let start = Instant::now();
         for _ in 0..3 {
             drop(limiter.acquire().await);
         }
-        assert!(Instant::now() - start >= Duration::from_millis(400), "three calls at 5/s take 0.4 s");
+        let spacing = Duration::from_secs_f64(1.0 / rate);
+        assert!(Instant::now() - start >= spacing * 2, "three calls take two intervals");
+        // A retry takes the next slot after them.
+        let delay = limiter.retry_delay();
+        assert!(delay > Duration::ZERO && delay <= spacing, "{delay:?}");
+        let after = limiter.retry_delay();
+        assert!(after >= delay + spacing - Duration::from_millis(1), "{after:?} after {delay:?}");
+    }
 
-        tokio::time::advance(Duration::from_secs(10)).await;
-        limiter.on_accepted();
-        let probed = limiter.rate().unwrap();
-        assert!(probed > 5.0 * 1.15, "ten quiet seconds probe upward: {probed}");
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_bounds_calls_across_accounts() {
+        let budget = Budget::new(3);
+        let a = Limiter::with_budget(64, Some(budget.clone()));
+        let b = Limiter::with_budget(64, Some(budget.clone()));
+        let held = [a.acquire().await, a.acquire().await, b.acquire().await];
+        assert!(held.iter().all(Option::is_some));
+        let blocked = tokio::time::timeout(Duration::from_secs(5), b.acquire()).await;
+        assert!(blocked.is_err(), "the fourth call waits for the shared budget");
+        drop(held);
+        assert!(b.acquire().await.is_some());
+    }
+
+    /// An account limited to 10/s with a burst of 5 (IAM's token bucket), 20 ms of latency, 64
+    /// calls wanting to go at once and the SDK's retries: the crawl the issue saw collapse.
+    /// keyaudit must converge under the limit without collapsing and throttle little.
+    #[tokio::test(start_paused = true)]
+    async fn does_not_collapse_when_most_first_attempts_are_throttled() {
+        const RATE: f64 = 10.0;
+        const BURST: f64 = 5.0;
+        let limiter = Limiter::new(64);
+        let bucket = Arc::new(Mutex::new((BURST, Instant::now())));
+        let admit = {
+            let bucket = bucket.clone();
+            move || {
+                let mut bucket = bucket.lock().unwrap();
+                let now = Instant::now();
+                bucket.0 = (bucket.0 + now.duration_since(bucket.1).as_secs_f64() * RATE).min(BURST);
+                bucket.1 = now;
+                let ok = bucket.0 >= 1.0;
+                if ok {
+                    bucket.0 -= 1.0;
+                }
+                ok
+            }
+        };
+        let done = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (limiter, admit, done) = (limiter.clone(), admit.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                while started.elapsed() < Duration::from_secs(60) {
+                    let _permit = limiter.acquire().await.unwrap();
+                    // One call: attempts until accepted, retries paced by the limiter.
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        if admit() {
+                            limiter.on_accepted();
+                            done.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        limiter.on_throttled();
+                        tokio::time::sleep(limiter.retry_delay()).await;
+                    }
+                }
+            }));
+        }
+        let mut slowest = f64::MAX;
+        let mut last = 0;
+        for second in 1..=60 {
+            tokio::time::sleep_until(started + Duration::from_secs(second)).await;
+            let now = done.load(Ordering::Relaxed);
+            if second > 10 {
+                slowest = slowest.min((now - last) as f64);
+            }
+            last = now;
+        }
+        for task in tasks {
+            task.abort();
+        }
+        let stats = limiter.stats();
+        let share = stats.throttled as f64 / stats.attempts as f64;
+        // 60 s at 10/s with a burst of 5 is at most 605 calls.
+        assert!(last >= 540, "at least 90% of the limit over the minute: {last}");
+        assert!(slowest >= 6.0, "no second after the first ten below 6 accepted/s: {slowest}");
+        assert!(share < 0.08, "few attempts throttled: {share:.3} ({stats:?})");
     }
 }

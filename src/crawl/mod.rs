@@ -12,7 +12,7 @@ pub mod limiter;
 mod org;
 mod report_source;
 
-pub use client::{connect, ConnectOptions, Connection, RetryMode};
+pub use client::{connect, ConnectOptions, Connection, RetryMode, Shared, DEFAULT_TOTAL_IN_FLIGHT};
 pub(crate) use errors::scan_error;
 pub use limiter::Limiter;
 pub use org::{scan_accounts, scan_many, AccountsOptions};
@@ -37,9 +37,14 @@ pub struct CrawlOptions {
     pub last_used_source: LastUsedSource,
 }
 
-/// Reports crawl progress (a progress bar, or nothing); called once per user finished.
+/// Reports crawl progress (a progress bar, or nothing).
 pub trait Progress: Send + Sync {
+    /// Once per user finished.
     fn user_done(&self);
+    /// Once, when the accounts to scan are known.
+    fn accounts_total(&self, _accounts: usize) {}
+    /// Once per account finished (crawled, or failed to be reached).
+    fn account_done(&self) {}
 }
 
 impl Progress for () {

@@ -15,8 +15,9 @@ use aws_sdk_organizations::types::{AccountState, AccountStatus};
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
 
+use super::client::Shared;
 use super::{crawl_account, scan_error, Connection, CrawlOptions, Progress};
-use crate::model::{Account, Inventory, ScanError, INVENTORY_SCHEMA_VERSION};
+use crate::model::{Account, Inventory, ScanError, Shard, INVENTORY_SCHEMA_VERSION};
 
 /// Which accounts to scan and how to get into them.
 #[derive(Debug, Clone)]
@@ -28,8 +29,11 @@ pub struct AccountsOptions {
     pub role_name: String,
     pub external_id: Option<String>,
     pub session_name: String,
-    /// Accounts crawled at once.
-    pub account_concurrency: usize,
+    /// Only the accounts of this slice of the list (`--shard K/N`).
+    pub shard: Option<Shard>,
+    /// Accounts crawled at once; `None`: all of them (the shared budget of calls in flight
+    /// is what bounds the work, not the number of accounts).
+    pub account_concurrency: Option<usize>,
 }
 
 impl Default for AccountsOptions {
@@ -40,7 +44,8 @@ impl Default for AccountsOptions {
             role_name: "OrganizationAccountAccessRole".into(),
             external_id: None,
             session_name: "keyaudit".into(),
-            account_concurrency: 4,
+            account_concurrency: None,
+            shard: None,
         }
     }
 }
@@ -58,12 +63,14 @@ pub async fn scan_many(
         collected_at,
         accounts,
         errors,
+        shard: options.shard,
     };
-    let caller = match base.account_id().await {
+    let caller = match base.account_id(false).await {
         Ok(id) => id,
         Err(error) => return inventory(Vec::new(), vec![error]),
     };
     let (ids, mut errors) = target_ids(base, &caller, options).await;
+    progress.accounts_total(ids.len());
     let config = base.config.clone();
     let (accounts, more) = scan_accounts(
         &caller,
@@ -74,8 +81,10 @@ pub async fn scan_many(
             let caller = caller.clone();
             async move {
                 match config {
-                    Some(config) if id == caller => Connection::for_account(&config, &id, crawl.concurrency),
-                    Some(config) => assume(&config, &id, options, crawl.concurrency).await,
+                    Some(config) if id == caller => {
+                        Connection::for_account(&config, &id, crawl.concurrency, &base.shared)
+                    }
+                    Some(config) => assume(&config, &id, options, crawl.concurrency, &base.shared).await,
                     None => base,
                 }
             }
@@ -129,6 +138,9 @@ async fn target_ids(
     };
     ids.sort();
     ids.dedup();
+    if let Some(shard) = options.shard {
+        ids.retain(|id| shard.owns(id));
+    }
     (ids, errors)
 }
 
@@ -162,6 +174,7 @@ async fn assume(
     account_id: &str,
     options: &AccountsOptions,
     max_in_flight: usize,
+    shared: &Shared,
 ) -> Connection {
     let partition = match config.region().map(|region| region.as_ref()) {
         Some(region) if region.starts_with("us-gov-") => "aws-us-gov",
@@ -176,10 +189,10 @@ async fn assume(
     }
     let provider = builder.build().await;
     let assumed = config.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
-    Connection::for_account(&assumed, account_id, max_in_flight)
+    Connection::for_account(&assumed, account_id, max_in_flight, shared)
 }
 
-/// Crawls `ids` concurrently, `account_concurrency` at a time. Accounts other than the
+/// Crawls `ids` concurrently, `account_concurrency` at a time (`None`: all). Accounts other than the
 /// caller's are first checked with GetCallerIdentity (that is where a failed role
 /// assumption shows); a failure there is the account's error row.
 pub async fn scan_accounts<F, Fut>(
@@ -188,20 +201,23 @@ pub async fn scan_accounts<F, Fut>(
     connect: F,
     crawl: &CrawlOptions,
     progress: &dyn Progress,
-    account_concurrency: usize,
+    account_concurrency: Option<usize>,
 ) -> (Vec<Account>, Vec<ScanError>)
 where
     F: Fn(String) -> Fut,
     Fut: Future<Output = Connection>,
 {
     let connect = &connect;
+    let at_once = account_concurrency.unwrap_or(ids.len()).max(1);
     let results: Vec<(Option<Account>, Vec<ScanError>)> = stream::iter(ids)
         .map(|id| async move {
             let connection = connect(id.clone()).await;
-            if id != caller {
-                match connection.account_id().await {
+            let assumed = id != caller;
+            if assumed {
+                match connection.account_id(true).await {
                     Ok(reached) if reached == id => {}
                     Ok(reached) => {
+                        progress.account_done();
                         return (
                             None,
                             vec![account_error(
@@ -209,9 +225,10 @@ where
                                 "MismatchedAccount",
                                 format!("the role led to account {reached}"),
                             )],
-                        )
+                        );
                     }
                     Err(error) => {
+                        progress.account_done();
                         return (
                             None,
                             vec![account_error(
@@ -219,15 +236,16 @@ where
                                 &error.code,
                                 format!("cannot reach the account: {}", error.message),
                             )],
-                        )
+                        );
                     }
                 }
             }
             let (account, errors) =
                 crawl_account(&connection.iam, &connection.limiter, id, crawl, progress).await;
+            progress.account_done();
             (Some(account), errors)
         })
-        .buffer_unordered(account_concurrency.max(1))
+        .buffer_unordered(at_once)
         .collect()
         .await;
     let mut accounts = Vec::new();

@@ -15,7 +15,7 @@ use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 
-use super::{crawl_account, scan_accounts, Connection, CrawlOptions, LastUsedSource, Limiter};
+use super::{crawl_account, scan_accounts, Connection, CrawlOptions, LastUsedSource, Limiter, Shared};
 use crate::model::{KeyStatus, LastUsed};
 
 fn iam_user(name: &str) -> IamUser {
@@ -241,7 +241,7 @@ async fn an_account_that_cannot_be_reached_is_an_error_row_and_the_others_comple
             _ => sts_answering("111111111111"),
         };
         let iam = iam.clone();
-        async move { Connection { iam, sts, config: None, limiter: Limiter::new(4) } }
+        async move { Connection { iam, sts, config: None, limiter: Limiter::new(4), shared: Shared::new(16) } }
     };
     let ids = ["111111111111", "222222222222", "333333333333", "444444444444"].map(String::from).to_vec();
     let (accounts, errors) = scan_accounts(
@@ -250,7 +250,7 @@ async fn an_account_that_cannot_be_reached_is_an_error_row_and_the_others_comple
         connect,
         &CrawlOptions { concurrency: 4, last_used_source: LastUsedSource::Api },
         &(),
-        2,
+        Some(2),
     )
     .await;
 
