@@ -143,6 +143,7 @@ pub fn parse(text: &str, collected_at: DateTime<Utc>) -> Result<Inventory, Strin
         collected_at,
         accounts: vec![Account { account_id, users, root, credential_report_generated_at: None }],
         errors: Vec::new(),
+        shard: None,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod crawl;
 pub mod credential_report;
 pub mod exit;
 pub mod keys;
+pub mod merge;
 pub mod model;
 pub mod remediate;
 pub mod report;

@@ -21,6 +21,38 @@ pub struct Inventory {
     /// Calls that failed after retries. Non-empty means the inventory is incomplete.
     #[serde(default)]
     pub errors: Vec<ScanError>,
+    /// Set when this inventory is one slice of a sharded scan (`--shard K/N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+/// Slice `index` (1-based) of `count` of an account list. An account belongs to the slice
+/// its id falls in (`id mod count`), so slices stay stable as an Organization grows: a new
+/// account joins one slice, the others keep theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn owns(&self, account_id: &str) -> bool {
+        // Account ids are 12 digits; anything else (checked at the edge) falls back to a
+        // stable byte hash rather than to one slice.
+        let number = account_id.parse::<u64>().unwrap_or_else(|_| {
+            account_id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            })
+        });
+        number % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl Inventory {
@@ -130,4 +162,26 @@ pub struct ScanError {
     /// failure (`DispatchFailure`, `Timeout`).
     pub code: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_split_accounts_into_disjoint_stable_slices() {
+        let ids: Vec<String> = (0..1000u64).map(|i| format!("{:012}", 123_456_789_012 + i * 7919)).collect();
+        let count = 8;
+        let mut owners = vec![0; ids.len()];
+        for index in 1..=count {
+            let shard = Shard { index, count };
+            let mine = ids.iter().filter(|id| shard.owns(id)).count();
+            assert!((100..=150).contains(&mine), "slice {shard} has {mine} of 1000");
+            for (i, id) in ids.iter().enumerate() {
+                owners[i] += usize::from(shard.owns(id));
+            }
+        }
+        assert!(owners.iter().all(|&n| n == 1), "every account in exactly one slice");
+        assert!(Shard { index: 1, count: 1 }.owns("not-a-number"), "one slice owns everything");
+    }
 }

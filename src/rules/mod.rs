@@ -447,6 +447,7 @@ mod tests {
                 ])],
             }],
             errors: vec![],
+            shard: None,
         }
     }
 

@@ -57,6 +57,7 @@ mod tests {
                 credential_report_generated_at: None,
             }],
             errors: vec![],
+            shard: None,
         }
     }
 
