@@ -11,6 +11,7 @@ pub mod credential_report;
 pub mod exit;
 pub mod keys;
 pub mod model;
+pub mod output;
 pub mod remediate;
 pub mod report;
 pub mod rules;
