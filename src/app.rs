@@ -56,13 +56,13 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
     let failures = write_outputs(&plan, &inventory, &report)?;
     write_stdout(&render(plan.stdout_format, &report)?)?;
     warn_if_incomplete(&inventory);
-    report_failures(&failures);
-    Ok(with_failures(gate.status(), &failures))
+    report_failures(&failures, "the other outputs were written");
+    Ok(gate.status().unless_outputs_failed(failures.len()))
 }
 
 /// Writes every output file. From here on the scan has happened: a file that cannot be
-/// written is returned as a one-line reason (it costs exit 3, see [`with_failures`]), and the
-/// other outputs are still written.
+/// written is returned as a one-line reason (it costs exit 3, see
+/// [`ExitStatus::unless_outputs_failed`]), and the other outputs are still written.
 fn write_outputs(plan: &ScanPlan, inventory: &Inventory, report: &Report) -> Result<Vec<String>, AppError> {
     let mut failures: Vec<String> = save_inventory(plan, inventory).into_iter().collect();
     for (format, path) in &plan.outputs {
@@ -82,20 +82,10 @@ fn save_inventory(plan: &ScanPlan, inventory: &Inventory) -> Option<String> {
     written.err().map(|e| format!("--save-inventory {}: cannot write it: {e}", path.display()))
 }
 
-/// Output files that could not be written after the scan: the scan's own verdict (findings,
-/// incomplete) is no longer the whole truth, and exit 2 would claim nothing was scanned, so
-/// the run exits 3 ("we do not have what was asked for").
-pub fn with_failures(status: ExitStatus, failures: &[String]) -> ExitStatus {
-    if failures.is_empty() {
-        status
-    } else {
-        ExitStatus::ScanFailed
-    }
-}
-
-fn report_failures(failures: &[String]) {
+/// One line per output that could not be written after the scan, with what happened instead.
+fn report_failures(failures: &[String], meanwhile: &str) {
     for failure in failures {
-        eprintln!("keyaudit: error: {} (the other outputs were written; exit 3)", error_line(failure));
+        eprintln!("keyaudit: error: {} ({meanwhile}; exit 3)", error_line(failure));
     }
 }
 
@@ -477,11 +467,11 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
         render_plan(plan.stdout_format, &actions, None, max_actions, &mut out)
             .map_err(|e| AppError::Runtime(format!("rendering the plan: {e}")))?;
         write_stdout(&out)?;
-        report_failures(&failures);
-        if apply && !failures.is_empty() {
-            eprintln!("keyaudit: error: not applied: an output could not be written; no key was changed");
-        }
-        return Ok(with_failures(incomplete, &failures));
+        report_failures(
+            &failures,
+            if apply { "so nothing was applied, no key changed" } else { "plan printed" },
+        );
+        return Ok(incomplete.unless_outputs_failed(failures.len()));
     }
 
     let attempted = actions.actions.len().min(max_actions);
@@ -572,8 +562,7 @@ mod tests {
         assert!(std::fs::read_to_string(&first).unwrap().contains("\"findings\""));
         assert!(std::fs::read_to_string(&inventory).unwrap().contains("schema_version"));
         assert_eq!(gate.status(), ExitStatus::Findings);
-        assert_eq!(with_failures(gate.status(), &failures), ExitStatus::ScanFailed);
-        assert_eq!(with_failures(ExitStatus::Clean, &[]), ExitStatus::Clean);
+        assert_eq!(gate.status().unless_outputs_failed(failures.len()), ExitStatus::ScanFailed);
     }
 
     fn path(path: &Path) -> &str {
