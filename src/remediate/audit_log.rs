@@ -50,6 +50,7 @@ enum Kind {
 /// informational and optional so old lines still read.
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
+    #[serde(serialize_with = "millis")]
     time: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     record: Option<Kind>,
@@ -63,6 +64,11 @@ struct Record {
     result: Option<ApplyResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+}
+
+/// Times as the log has always written them: RFC 3339, UTC, milliseconds.
+fn millis<S: serde::Serializer>(time: &DateTime<Utc>, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(&time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 impl Record {
