@@ -9,18 +9,19 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{
-    KeysCommand, RemediateArgs, RulesArgs, RulesFormat, ScanPlan, SecretArgs, Source, UsageError,
+    error_line, KeysCommand, RemediateArgs, RulesArgs, RulesFormat, ScanPlan, SecretArgs, Source, UsageError,
 };
 use crate::exit::{ExitStatus, Gate};
 use crate::keys::{
     plan_create, plan_delete, plan_rotate, plan_set_status, KeyOps, OpError, SecretSink, Step,
 };
 use crate::model::{Inventory, KeyStatus, INVENTORY_SCHEMA_VERSION};
-use crate::remediate::apply::AuditLog;
-use crate::remediate::Deactivations;
+use crate::output::{Destination, Input, Mode};
+use crate::remediate::apply::{Outcome, Stopped};
+use crate::remediate::audit_log::{self, AuditLog};
 use crate::report::{render_keys, render_plan, Format, KeyRow, Report};
 use crate::rules::{evaluate, RuleId, RULES};
-use crate::{config, crawl};
+use crate::{config, crawl, output};
 
 /// The bundled demo: a realistic inventory that triggers every rule.
 pub const DEMO_INVENTORY: &str = include_str!("../demo/inventory.json");
@@ -52,12 +53,40 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
         return Ok(ExitStatus::Clean);
     }
     let (inventory, report, gate) = collect(&plan)?;
-    for (format, path) in &plan.outputs {
-        write_file("--output", path, &render(*format, &report)?)?;
-    }
+    let failures = write_outputs(&plan, &inventory, &report)?;
     write_stdout(&render(plan.stdout_format, &report)?)?;
     warn_if_incomplete(&inventory);
-    Ok(gate.status())
+    report_failures(&failures, "the other outputs were written");
+    Ok(gate.status().unless_outputs_failed(failures.len()))
+}
+
+/// Writes every output file. From here on the scan has happened: a file that cannot be
+/// written is returned as a one-line reason (it costs exit 3, see
+/// [`ExitStatus::unless_outputs_failed`]), and the other outputs are still written.
+fn write_outputs(plan: &ScanPlan, inventory: &Inventory, report: &Report) -> Result<Vec<String>, AppError> {
+    let mut failures: Vec<String> = save_inventory(plan, inventory).into_iter().collect();
+    for (format, path) in &plan.outputs {
+        if let Err(e) = output::write_whole(path, &render(*format, report)?) {
+            failures.push(format!("--output {}: cannot write it: {e}", path.display()));
+        }
+    }
+    Ok(failures)
+}
+
+/// Writes `--save-inventory` if asked; the failure, if any, as one line.
+fn save_inventory(plan: &ScanPlan, inventory: &Inventory) -> Option<String> {
+    let path = plan.save_inventory.as_ref()?;
+    let written = serde_json::to_vec_pretty(inventory)
+        .map_err(io::Error::other)
+        .and_then(|json| output::write_whole(path, &json));
+    written.err().map(|e| format!("--save-inventory {}: cannot write it: {e}", path.display()))
+}
+
+/// One line per output that could not be written after the scan, with what happened instead.
+fn report_failures(failures: &[String], meanwhile: &str) {
+    for failure in failures {
+        eprintln!("keyaudit: error: {} ({meanwhile}; exit 3)", error_line(failure));
+    }
 }
 
 /// Source -> inventory (saved if asked) -> findings -> gate and report: the part of a scan
@@ -95,11 +124,6 @@ fn collect(plan: &ScanPlan) -> Result<(Inventory, Report, Gate), AppError> {
         }
     };
 
-    if let Some(path) = &plan.save_inventory {
-        let json = serde_json::to_vec_pretty(&inventory).map_err(|e| AppError::Runtime(e.to_string()))?;
-        write_file("--save-inventory", path, &json)?;
-    }
-
     let as_of = plan.as_of.unwrap_or(inventory.collected_at);
     let mut findings = evaluate(&inventory, &plan.settings.rules, as_of);
     let suppressions = crate::suppress::apply(&mut findings, &plan.settings.suppressions, as_of);
@@ -117,7 +141,8 @@ fn warn_if_incomplete(inventory: &Inventory) {
         inventory.errors.len()
     );
     if let Some(first) = inventory.errors.first() {
-        eprintln!("keyaudit: first failure: {} {}: {}", first.operation, first.code, first.message);
+        let failure = format!("{} {}: {}", first.operation, first.code, first.message);
+        eprintln!("keyaudit: first failure: {}", error_line(&failure));
     }
 }
 
@@ -191,10 +216,6 @@ fn render(format: Format, report: &Report) -> Result<Vec<u8>, AppError> {
         .render(report, &mut buffer)
         .map_err(|e| AppError::Runtime(format!("rendering the report: {e}")))?;
     Ok(buffer)
-}
-
-fn write_file(flag: &str, path: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    std::fs::write(path, bytes).map_err(|e| usage(format!("{flag} {}: cannot write it: {e}", path.display())))
 }
 
 /// A closed pipe (`keyaudit scan | head`) is not an error: the reader got what it wanted.
@@ -285,7 +306,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
 fn op_error(context: &str, error: OpError) -> AppError {
     match error {
         OpError::Refused(refusal) => usage(format!("{context}: {refusal}")),
-        OpError::Failed(_) => AppError::Runtime(format!("{context}: {error}")),
+        OpError::Failed(_) | OpError::SecretNotStored(_) => AppError::Runtime(format!("{context}: {error}")),
     }
 }
 
@@ -304,8 +325,9 @@ fn secret_destination(args: &SecretArgs) -> Result<SecretDestination, AppError> 
                     path.display()
                 )));
             }
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
-                return Err(usage(format!("--secret-file {}: directory {} does not exist", path.display(), parent.display())));
+            let dir = output::parent_dir(path);
+            if !dir.is_dir() {
+                return Err(usage(format!("--secret-file {}: directory {} does not exist", path.display(), dir.display())));
             }
             Ok(SecretDestination::File(path.clone()))
         }
@@ -320,7 +342,7 @@ fn secret_destination(args: &SecretArgs) -> Result<SecretDestination, AppError> 
 
 /// Asks on the terminal; only called when stdin and stderr are terminals.
 fn confirm(question: &str) -> bool {
-    eprint!("{question} [y/N] ");
+    eprint!("{} [y/N] ", error_line(question));
     let _ = io::stderr().flush();
     let mut answer = String::new();
     io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
@@ -403,22 +425,31 @@ async fn run_keys(command: KeysCommand) -> Result<ExitStatus, AppError> {
     for step in &steps {
         match ops.apply(user, step, &mut sink).await {
             Ok(line) => {
-                write_stdout(format!("{line}\n").as_bytes())?;
                 done.push(step.describe(user));
+                if let Err(e) = write_stdout(format!("{line}\n").as_bytes()) {
+                    // The step happened: say so, and go no further unseen.
+                    return Err(AppError::Runtime(format!(
+                        "{name}: {e}; stopped, already done: {}",
+                        done.join("; ")
+                    )));
+                }
             }
             Err(error) => {
                 if let Some(sink) = sink.take() {
                     sink.discard();
                 }
-                let before = if done.is_empty() {
-                    "nothing was changed".to_string()
-                } else {
-                    format!("already done: {}", done.join("; "))
+                let before = match (done.is_empty(), &error) {
+                    (true, OpError::SecretNotStored(_)) => "nothing else was changed".to_string(),
+                    (true, _) => "nothing was changed".to_string(),
+                    (false, _) => format!("already done: {}", done.join("; ")),
                 };
-                return Err(op_error(
-                    &format!("{name}: could not {} ({before})", step.describe(user)),
-                    error,
-                ));
+                let context = format!("{name}: could not {} ({before})", step.describe(user));
+                // Exit 2 says nothing happened: once a step is done, any failure is exit 3.
+                return Err(if done.is_empty() {
+                    op_error(&context, error)
+                } else {
+                    AppError::Runtime(format!("{context}: {error}"))
+                });
             }
         }
     }
@@ -440,26 +471,34 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
         write_stdout(config::dump(&plan.settings).as_bytes())?;
         return Ok(ExitStatus::Clean);
     }
+    // Every file checked before any network call; the log only matters if it will be written.
+    let log_destination = Destination { flag: "--audit-log", path: &audit_log, mode: Mode::Append };
+    let report_input = report_path.as_deref().map(|path| Input { flag: "--report", path });
+    plan.check_destinations(
+        if apply { std::slice::from_ref(&log_destination) } else { &[] },
+        report_input.as_slice(),
+    )?;
+    // The log's history is what keeps a key deactivated minutes ago from being deleted: a
+    // log that cannot be read whole is a refusal, never "no history".
+    let history =
+        audit_log::read_history(&audit_log).map_err(|e| usage(format!("{e}; nothing was changed")))?;
 
-    let (findings, complete) = match &report_path {
+    let (findings, complete, failures) = match &report_path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| usage(format!("--report {}: cannot read it: {e}", path.display())))?;
             let report: SavedReport = serde_json::from_str(&text).map_err(|e| {
                 usage(format!("--report {}: not a keyaudit JSON report: {e}", path.display()))
             })?;
-            (report.findings, report.complete)
+            (report.findings, report.complete, Vec::new())
         }
         None => {
             let (inventory, report, _) = collect(&plan)?;
             warn_if_incomplete(&inventory);
-            (report.findings, inventory.is_complete())
+            let failures: Vec<String> = save_inventory(&plan, &inventory).into_iter().collect();
+            (report.findings, inventory.is_complete(), failures)
         }
     };
-    // An audit log that does not exist yet simply has no history.
-    let history = std::fs::read_to_string(&audit_log)
-        .map(|text| Deactivations::from_audit_log(&text))
-        .unwrap_or_default();
     let actions = crate::remediate::plan(
         &findings,
         &plan.settings.remediate,
@@ -470,26 +509,30 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
     let max_actions = max_actions.unwrap_or(usize::MAX);
     let incomplete = if complete { ExitStatus::Clean } else { ExitStatus::ScanFailed };
 
-    if !apply || actions.actions.is_empty() {
+    if !apply || actions.actions.is_empty() || !failures.is_empty() {
         let mut out = Vec::new();
         render_plan(plan.stdout_format, &actions, None, max_actions, &mut out)
             .map_err(|e| AppError::Runtime(format!("rendering the plan: {e}")))?;
         write_stdout(&out)?;
-        return Ok(incomplete);
+        report_failures(
+            &failures,
+            if apply { "so nothing was applied, no key changed" } else { "plan printed" },
+        );
+        return Ok(incomplete.unless_outputs_failed(failures.len()));
     }
 
     let attempted = actions.actions.len().min(max_actions);
     if !yes && interactive() && !confirm(&format!("Apply {attempted} action(s) to IAM access keys?")) {
         return Err(usage("remediate: not confirmed; nothing changed".into()));
     }
-    let mut log = AuditLog::open(&audit_log)
-        .map_err(|e| usage(format!("--audit-log {}: cannot open it: {e}", audit_log.display())))?;
+    let mut log =
+        AuditLog::open(&audit_log, &history).map_err(|e| usage(format!("{e}; nothing was changed")))?;
     let outcomes = runtime()?.block_on(async {
         let connection = crawl::connect(&plan.connect).await;
         let ops = KeyOps::new(&connection).await.map_err(|e| op_error("remediate", e))?;
-        crate::remediate::apply::apply(&ops, &actions, max_actions, &mut log).await.map_err(|e| {
-            AppError::Runtime(format!("--audit-log {}: write failed, stopped: {e}", audit_log.display()))
-        })
+        crate::remediate::apply::apply(&ops, &actions, max_actions, &mut log)
+            .await
+            .map_err(|stopped| AppError::Runtime(stopped_message(&audit_log, &stopped)))
     })?;
     let mut out = Vec::new();
     render_plan(plan.stdout_format, &actions, Some(&outcomes), max_actions, &mut out)
@@ -499,9 +542,77 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
     Ok(if failed { ExitStatus::ScanFailed } else { incomplete })
 }
 
+/// What a run stopped by the audit log did, and what state the keys are in, in one line.
+fn stopped_message(path: &Path, stopped: &Stopped) -> String {
+    let describe = |outcome: &Outcome| {
+        format!(
+            "{} {} of user {}: {}",
+            outcome.action.action,
+            outcome.action.access_key_id,
+            outcome.action.user_name,
+            outcome.result.as_str()
+        )
+    };
+    let done: Vec<String> = stopped.outcomes.iter().map(describe).collect();
+    let done = if done.is_empty() { "none".to_string() } else { done.join("; ") };
+    let action = &stopped.action;
+    let what = match &stopped.unrecorded {
+        None => format!(
+            "could not record the intent to {} access key {} of user {}, so it was not touched",
+            action.action, action.access_key_id, action.user_name
+        ),
+        Some(outcome) => {
+            format!("could not record the result of {} (its intent is in the log)", describe(outcome))
+        }
+    };
+    format!(
+        "remediate: --audit-log {}: write failed ({}): {what}; stopped, the remaining actions were not attempted; \
+         done and recorded before: {done}",
+        path.display(),
+        stopped.error
+    )
+}
+
 /// The parts of a saved JSON report that remediation reads.
 #[derive(serde::Deserialize)]
 struct SavedReport {
     complete: bool,
     findings: Vec<crate::report::FindingRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn an_output_that_fails_after_the_scan_costs_exit_3_and_the_others_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let doomed = dir.path().join("doomed");
+        std::fs::create_dir(&doomed).unwrap();
+        let [first, lost, inventory] =
+            [dir.path().join("a.json"), doomed.join("b.csv"), dir.path().join("inv.json")];
+        let argv = ["keyaudit", "scan", "--demo", "--save-inventory", path(&inventory)];
+        let argv = argv.into_iter().chain(["--output", path(&first), "--output", path(&lost)]);
+        let Command::Scan(args) = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
+        let plan = args.into_plan().unwrap();
+        // Valid when checked; gone by the time the scan is done.
+        std::fs::remove_dir(&doomed).unwrap();
+        let (inventory_data, report, gate) = collect(&plan).unwrap();
+        let failures = write_outputs(&plan, &inventory_data, &report).unwrap();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].starts_with(&format!("--output {}: cannot write it", lost.display())),
+            "{failures:?}"
+        );
+        assert!(std::fs::read_to_string(&first).unwrap().contains("\"findings\""));
+        assert!(std::fs::read_to_string(&inventory).unwrap().contains("schema_version"));
+        assert_eq!(gate.status(), ExitStatus::Findings);
+        assert_eq!(gate.status().unless_outputs_failed(failures.len()), ExitStatus::ScanFailed);
+    }
+
+    fn path(path: &Path) -> &str {
+        path.to_str().unwrap()
+    }
 }

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{ConfigFile, FailOn, Settings, DEFAULT_CONFIG_FILE};
 use crate::crawl::{AccountsOptions, ConnectOptions, CrawlOptions, LastUsedSource, RetryMode};
 use crate::model::Shard;
+use crate::output::{self, Destination, Input, Mode};
 use crate::report::Format;
 use crate::rules::Threshold;
 
@@ -336,6 +337,8 @@ pub struct ScanPlan {
     pub as_of: Option<DateTime<Utc>>,
     pub stdout_format: Format,
     pub outputs: Vec<(Format, PathBuf)>,
+    /// The files this run reads (flag, path): no output may be one of them.
+    pub inputs: Vec<(&'static str, PathBuf)>,
     pub dump_config: bool,
 }
 
@@ -352,8 +355,8 @@ impl ScanArgs {
             Some(path) => Some(path.clone()),
             None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
         };
-        if let Some(path) = config_path {
-            ConfigFile::load(&path).map_err(|e| UsageError(e.to_string()))?.apply(&mut settings);
+        if let Some(path) = &config_path {
+            ConfigFile::load(path).map_err(|e| UsageError(e.to_string()))?.apply(&mut settings);
         }
         if let Some(fail_on) = self.fail_on {
             settings.fail_on = fail_on;
@@ -372,12 +375,17 @@ impl ScanArgs {
         let mut outputs = Vec::new();
         for path in &self.output {
             let format = Format::from_path(path).map_err(UsageError)?;
-            check_parent_exists("--output", path)?;
             outputs.push((format, path.clone()));
         }
-        if let Some(path) = &self.save_inventory {
-            check_parent_exists("--save-inventory", path)?;
-        }
+        let inputs: Vec<(&'static str, PathBuf)> = [
+            ("--inventory", &self.inventory),
+            ("--credential-report", &self.credential_report),
+            ("--config", &config_path),
+            ("--accounts-file", &self.accounts_file),
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| path.clone().map(|path| (flag, path)))
+        .collect();
 
         let source = if self.demo {
             Source::Demo
@@ -412,7 +420,7 @@ impl ScanArgs {
                 progress: !self.no_progress,
             }
         };
-        Ok(ScanPlan {
+        let plan = ScanPlan {
             source,
             connect: ConnectOptions {
                 total_concurrency: usize::from(self.total_concurrency),
@@ -423,20 +431,32 @@ impl ScanArgs {
             as_of: self.as_of,
             stdout_format: self.format,
             outputs,
+            inputs,
             dump_config: self.dump_config,
-        })
+        };
+        if !plan.dump_config {
+            plan.check_destinations(&[], &[])?;
+        }
+        Ok(plan)
     }
 }
 
-fn check_parent_exists(flag: &str, path: &Path) -> Result<(), UsageError> {
-    let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty());
-    match parent {
-        Some(parent) if !parent.is_dir() => Err(UsageError(format!(
-            "{flag} {}: directory {} does not exist",
-            path.display(),
-            parent.display()
-        ))),
-        _ => Ok(()),
+impl ScanPlan {
+    /// Checks every file this run will write (its own outputs plus `more`) against each other
+    /// and every file it reads (its own inputs plus `more_inputs`), before anything happens.
+    pub fn check_destinations(&self, more: &[Destination], more_inputs: &[Input]) -> Result<(), UsageError> {
+        let mut destinations: Vec<Destination> = self
+            .outputs
+            .iter()
+            .map(|(_, path)| Destination { flag: "--output", path, mode: Mode::Replace })
+            .collect();
+        if let Some(path) = &self.save_inventory {
+            destinations.push(Destination { flag: "--save-inventory", path, mode: Mode::Replace });
+        }
+        destinations.extend_from_slice(more);
+        let mut inputs: Vec<Input> = self.inputs.iter().map(|(flag, path)| Input { flag, path }).collect();
+        inputs.extend_from_slice(more_inputs);
+        output::check(&destinations, &inputs).map_err(UsageError)
     }
 }
 
@@ -503,7 +523,7 @@ fn parse_endpoint(text: &str) -> Result<String, String> {
 
 /// clap's errors, as one line (help and version pass through unchanged).
 pub fn one_line(error: &clap::Error) -> String {
-    error
+    let joined = error
         .render()
         .to_string()
         .lines()
@@ -512,7 +532,36 @@ pub fn one_line(error: &clap::Error) -> String {
             !line.is_empty() && !line.starts_with("For more information") && !line.starts_with("Usage:")
         })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    error_line(&joined)
+}
+
+/// Every error and warning line keyaudit prints goes through here. Messages quote inputs
+/// (file contents, paths, IAM values), and a hostile input must not be able to split the
+/// message over lines or drive the terminal: control characters (ANSI escapes included),
+/// Unicode line separators and bidirectional overrides are written as Rust escapes
+/// (`\n`, `\u{1b}`), so the line stays one line and shows what the input held.
+pub fn error_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for c in text.trim_end_matches(['\n', '\r']).chars() {
+        match c {
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            c if c.is_control() || is_invisible_format(c) => {
+                line.push_str(&format!("\\u{{{:x}}}", u32::from(c)))
+            }
+            c => line.push(c),
+        }
+    }
+    line
+}
+
+/// Characters that are not control characters but still move or reorder text on a terminal:
+/// line and paragraph separators, and the bidirectional embeddings, overrides and isolates
+/// ("Trojan Source").
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 
 #[cfg(test)]
@@ -565,5 +614,14 @@ mod tests {
             assert!(error.contains(expected), "{args:?}: {error}");
             assert!(!error.contains('\n'), "{args:?}: {error}");
         }
+    }
+
+    #[test]
+    fn error_lines_escape_control_characters_and_stay_one_line() {
+        assert_eq!(error_line("plain `text` stays"), "plain `text` stays");
+        assert_eq!(error_line("a\nb\r\tc\n"), "a\\nb\\r\\tc");
+        assert_eq!(error_line("\u{1b}[2J\u{7}x\u{9b}"), "\\u{1b}[2J\\u{7}x\\u{9b}");
+        assert_eq!(error_line("ab\u{202e}cd\u{2028}"), "ab\\u{202e}cd\\u{2028}");
+        assert_eq!(error_line("caf\u{e9} \u{4e2d}"), "caf\u{e9} \u{4e2d}", "printable Unicode is kept");
     }
 }

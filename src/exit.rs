@@ -20,8 +20,22 @@ pub enum ExitStatus {
     /// Bad flags, config file or input file; nothing was scanned.
     Usage = 2,
     /// The scan failed or is incomplete (unreachable endpoint, bad credentials, calls that
-    /// failed after retries). Reports are still written, marked incomplete.
+    /// failed after retries). Reports are still written, marked incomplete. Also: an output
+    /// file could not be written after the scan, or a change to IAM failed part-way.
     ScanFailed = 3,
+}
+
+impl ExitStatus {
+    /// The status once `failed` output files could not be written after the scan. The
+    /// scan's own verdict is no longer the whole truth (a reader of the missing report sees
+    /// nothing), and 2 would claim nothing was scanned: 3, "we do not have what was asked".
+    pub fn unless_outputs_failed(self, failed: usize) -> ExitStatus {
+        if failed == 0 {
+            self
+        } else {
+            ExitStatus::ScanFailed
+        }
+    }
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -92,6 +106,14 @@ mod tests {
         ];
         for (findings, fail_on, complete, expected) in cases {
             assert_eq!(Gate::new(findings, fail_on, complete).status(), expected, "{fail_on:?} {complete}");
+        }
+        for status in [ExitStatus::Clean, ExitStatus::Findings, ExitStatus::ScanFailed] {
+            assert_eq!(status.unless_outputs_failed(0), status);
+            assert_eq!(
+                status.unless_outputs_failed(1),
+                ExitStatus::ScanFailed,
+                "a lost output is never 0, 1 or 2"
+            );
         }
     }
 }

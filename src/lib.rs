@@ -12,6 +12,7 @@ pub mod exit;
 pub mod keys;
 pub mod merge;
 pub mod model;
+pub mod output;
 pub mod remediate;
 pub mod report;
 pub mod rules;

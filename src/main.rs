@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use keyaudit::cli::{one_line, Cli, Command};
+use keyaudit::cli::{error_line, one_line, Cli, Command};
 use keyaudit::exit::ExitStatus;
 
 fn main() -> ExitCode {
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(error) => {
-            eprintln!("keyaudit: error: {error}");
+            eprintln!("keyaudit: error: {}", error_line(&error.to_string()));
             error.status().into()
         }
     }

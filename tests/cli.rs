@@ -161,3 +161,137 @@ fn a_garbage_credential_report_is_exit_2() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
 }
+
+/// Nothing listens on port 9 (discard): a run that called AWS would fail there and exit 3,
+/// so exit 2 within seconds shows the refusal came before any network call.
+const NO_AWS: &str = "http://127.0.0.1:9";
+
+/// Asserts a refusal: exit 2, one stderr line containing `expected`, nothing on stdout, no
+/// file created or changed in `dir`, and well before any network timeout.
+fn assert_refused_up_front(dir: &std::path::Path, args: &[&str], expected: &str) {
+    let before = listing(dir);
+    let output = keyaudit_within(dir, None, std::time::Duration::from_secs(20), args);
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line: {err}");
+    assert!(err.contains(expected), "{args:?}: expected {expected:?} in {err}");
+    assert!(stdout(&output).is_empty(), "{args:?}: wrote a report anyway");
+    assert_eq!(listing(dir), before, "{args:?}: a file was created or changed");
+}
+
+/// Every file under `dir` with its contents.
+fn listing(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_file())
+        .map(|path| (path.clone(), std::fs::read(&path).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn outputs_that_cannot_be_written_are_refused_before_any_network_call() {
+    let dir = temp_dir();
+    std::fs::create_dir(dir.path().join("adir.json")).unwrap();
+    std::fs::write(dir.path().join("inv.json"), keyaudit::app::DEMO_INVENTORY).unwrap();
+    let live = ["scan", "--endpoint-url", NO_AWS, "--max-attempts", "1"];
+    let cases: &[(&[&str], &str)] = &[
+        (&["--output", "adir.json"], "--output adir.json: is a directory"),
+        (&["--save-inventory", "adir.json"], "--save-inventory adir.json: is a directory"),
+        (&["--output", "missing/r.csv"], "directory missing does not exist"),
+        (&["--save-inventory", "missing/inv.json"], "directory missing does not exist"),
+        (&["--output", "r.json", "--save-inventory", "r.json"], "are the same file"),
+        (&["--output", "r.json", "--output", "./r.json"], "are the same file"),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = live.iter().chain(args.iter()).copied().collect();
+        assert_refused_up_front(dir.path(), &args, expected);
+    }
+    // Offline sources: the input file is never overwritten by an output.
+    assert_refused_up_front(
+        dir.path(),
+        &["scan", "--inventory", "inv.json", "--output", "inv.json"],
+        "that is the --inventory file being read",
+    );
+    assert_refused_up_front(
+        dir.path(),
+        &["scan", "--inventory", "./inv.json", "--save-inventory", "inv.json"],
+        "that is the --inventory file being read",
+    );
+    assert_refused_up_front(
+        dir.path(),
+        &[
+            "remediate",
+            "--demo",
+            "--apply",
+            "--yes",
+            "--endpoint-url",
+            NO_AWS,
+            "--audit-log",
+            "x.json",
+            "--save-inventory",
+            "x.json",
+        ],
+        "are the same file",
+    );
+}
+
+#[test]
+fn an_audit_log_that_is_not_a_regular_file_is_refused_at_once() {
+    let dir = temp_dir();
+    let apply = ["remediate", "--demo", "--apply", "--yes", "--endpoint-url", NO_AWS];
+    let args: Vec<&str> = apply.iter().copied().chain(["--audit-log", "/dev/full"]).collect();
+    assert_refused_up_front(dir.path(), &args, "--audit-log /dev/full: not a regular file");
+    assert_refused_up_front(
+        dir.path(),
+        &["remediate", "--demo", "--audit-log", "/dev/zero"],
+        "not a regular file",
+    );
+    // A FIFO would block the open (or the read) forever.
+    let fifo = dir.path().join("log.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|status| status.success()) {
+        assert_refused_up_front(
+            dir.path(),
+            &["remediate", "--demo", "--audit-log", "log.fifo"],
+            "not a regular file",
+        );
+        let args: Vec<&str> = apply.iter().copied().chain(["--audit-log", "log.fifo"]).collect();
+        assert_refused_up_front(dir.path(), &args, "not a regular file");
+    }
+}
+
+#[test]
+fn control_characters_from_inputs_are_escaped_in_one_line_errors() {
+    let dir = temp_dir();
+    // TOML escapes put an ANSI "clear screen" and a newline into the value echoed back.
+    std::fs::write(dir.path().join("evil.toml"), "fail-on = \"lo\\u001b[2J\\nud\"\n").unwrap();
+    let report =
+        read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/credential-report.csv"));
+    let header = report.lines().next().unwrap();
+    // A quoted user name holding a newline, and a date holding an escape sequence.
+    let row = "\"bob\nsecond\",arn:aws:iam::123456789012:user/bob,2026-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,\
+               true,2026\u{1b}[31m,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A";
+    std::fs::write(dir.path().join("evil.csv"), format!("{header}\n{row}\n")).unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["scan", "--demo", "--config", "evil.toml"], "unknown level `lo\\u{1b}[2J\\nud`"),
+        (&["scan", "--credential-report", "evil.csv"], "found `2026\\u{1b}[31m`"),
+        (
+            &["scan", "--inventory", "no\u{1b}[2Jfile.json"],
+            "--inventory no\\u{1b}[2Jfile.json: cannot read it",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = keyaudit(dir.path(), None, args);
+        assert_exit(&output, 2);
+        let err = stderr(&output);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line: {err}");
+        assert!(
+            !err.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: raw control character: {err:?}"
+        );
+        assert!(err.contains(expected), "{args:?}: expected {expected:?} in {err}");
+    }
+}

@@ -263,3 +263,60 @@ fn rotate_creates_saves_and_deactivates_and_handles_the_limit() {
         2
     );
 }
+
+/// `keys create --show-secret` and `keys rotate --delete-inactive --show-secret` with stdout
+/// on /dev/full: IAM creates the key, the secret cannot be written, and keyaudit deletes the
+/// new key again and says so (exit 3, never 2: something happened).
+#[test]
+fn a_secret_that_cannot_be_stored_takes_the_new_key_back_and_exits_3() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else { return };
+    let moto = Moto::start(&json!({"users": [
+        {"name": "alice", "keys": [{"alias": "a1", "created": "2026-01-01T00:00:00Z"}]},
+        {"name": "bob", "keys": [
+            {"alias": "b-old", "created": "2026-01-01T00:00:00Z"},
+            {"alias": "b-gone", "status": "Inactive", "created": "2025-01-01T00:00:00Z"}]}
+    ]}));
+    let dir = temp_dir();
+    let before = keys_of(&moto, dir.path(), "alice");
+    let credentials = (TEST_ACCESS_KEY_ID, TEST_SECRET);
+    let to_full = |args: &[&str]| {
+        command(dir.path(), Some(&moto.endpoint), credentials, args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .expect("run keyaudit")
+    };
+
+    let output = to_full(&["keys", "create", "--user", "alice", "--show-secret"]);
+    assert_exit(&output, 3);
+    let err = stderr(&output);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("IAM created access key") && err.contains("deleted that key again"), "{err}");
+    assert!(err.contains("nothing else was changed"), "{err}");
+    assert_eq!(keys_of(&moto, dir.path(), "alice"), before, "the new key is gone again");
+
+    // Rotation at the limit: the inactive key is deleted first; the message must say so.
+    // stdout is a pipe nobody reads: the progress lines are dropped (a closed pipe is not an
+    // error), the secret cannot be delivered (it is).
+    let mut child = command(
+        dir.path(),
+        Some(&moto.endpoint),
+        credentials,
+        &["keys", "rotate", "--user", "bob", "--delete-inactive", "--yes", "--show-secret"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("run keyaudit");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("run keyaudit");
+    assert_exit(&output, 3);
+    let err = stderr(&output);
+    let gone = moto.key("b-gone");
+    assert!(err.contains(&format!("already done: delete access key {gone}")), "{err}");
+    assert!(err.contains("deleted that key again"), "{err}");
+    let old = moto.key("b-old");
+    assert_eq!(keys_of(&moto, dir.path(), "bob"), vec![(old.to_string(), "Active".to_string())]);
+    for secret in &moto.secrets {
+        assert_no_secret(&output, secret);
+    }
+}

@@ -138,10 +138,19 @@ fn plan_changes_nothing_and_apply_changes_exactly_the_planned_keys() {
         .collect();
     assert_eq!(applied.len(), 3, "{log:#?}");
     for line in &log {
-        for field in ["time", "account_id", "user_name", "access_key_id", "action", "result"] {
+        for field in ["time", "record", "account_id", "user_name", "access_key_id", "action"] {
             assert!(!line[field].is_null(), "audit line without {field}: {line}");
         }
+        assert_eq!(line["result"].is_null(), line["record"] == "intent", "{line}");
     }
+    // Write-ahead: each applied result comes right after its intent; nothing else has one.
+    for (index, line) in log.iter().enumerate() {
+        let follows_intent = index > 0
+            && log[index - 1]["record"] == "intent"
+            && log[index - 1]["access_key_id"] == line["access_key_id"];
+        assert_eq!(line["result"] == "applied", follows_intent, "{log:#?}");
+    }
+    assert_eq!(log.iter().filter(|l| l["record"] == "intent").count(), 3);
 }
 
 #[test]
@@ -214,7 +223,13 @@ fn a_key_changed_between_plan_and_apply_is_skipped() {
     let after = all_keys(&moto, dir.path());
     assert_eq!(after[unused], "Active", "a key used since the plan is left alone");
     assert!(!after.contains_key(moto.key("gone")));
-    assert_eq!(audit_lines(&dir.path().join("a.jsonl")).len(), 3);
+    let log = audit_lines(&dir.path().join("a.jsonl"));
+    let records: Vec<&str> = log.iter().map(|l| l["record"].as_str().unwrap()).collect();
+    assert_eq!(
+        records,
+        ["intent", "result", "result", "result"],
+        "an intent only before the one change: {log:#?}"
+    );
 }
 
 #[test]
@@ -244,4 +259,43 @@ fn remediate_from_a_json_report_plans_the_same_actions() {
     let output = keyaudit(dir.path(), None, &["remediate", "--report", "bad.json"]);
     assert_exit(&output, 2);
     assert!(stderr(&output).contains("not a keyaudit JSON report"), "{}", stderr(&output));
+}
+
+/// The audit log is what keeps a key deactivated minutes ago from being deleted: a log that
+/// cannot be read whole (one invalid UTF-8 byte, a line that is not a record) is a refusal
+/// naming the line, before any action, and no key changes.
+#[test]
+fn an_audit_log_that_cannot_be_read_whole_is_refused_and_no_key_changes() {
+    let moto = Moto::start(&scenario());
+    let dir = temp_dir();
+    let before = all_keys(&moto, dir.path());
+    let valid = format!(
+        r#"{{"time":"2026-11-01T00:00:00.000Z","account_id":"{}","user_name":"u-gone","access_key_id":"{}","action":"deactivate","rules":["key-unused"],"result":"applied","detail":"deactivated"}}"#,
+        moto.account_id,
+        moto.key("gone")
+    );
+    let bad_logs: [(Vec<u8>, &str); 2] = [
+        ([valid.as_bytes(), b"\n{\"time\xff\n"].concat(), "audit.jsonl line 2: invalid UTF-8"),
+        (
+            format!("{valid}\n{valid}\n{{\"time\": 1}}\n").into_bytes(),
+            "audit.jsonl line 3: not an audit record",
+        ),
+    ];
+    for (log, expected) in bad_logs {
+        std::fs::write(dir.path().join("audit.jsonl"), &log).unwrap();
+        for apply in [true, false] {
+            let mut args = vec!["remediate", "--as-of", AS_OF, "--audit-log", "audit.jsonl"];
+            if apply {
+                args.extend(["--apply", "--yes"]);
+            }
+            let output = keyaudit(dir.path(), Some(&moto.endpoint), &args);
+            assert_exit(&output, 2);
+            let err = stderr(&output);
+            assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+            assert!(err.contains(expected) && err.contains("nothing was changed"), "{err}");
+            assert!(stdout(&output).is_empty(), "no plan from a log that cannot be read");
+            assert_eq!(std::fs::read(dir.path().join("audit.jsonl")).unwrap(), log, "the log is untouched");
+        }
+    }
+    assert_eq!(all_keys(&moto, dir.path()), before, "no key changed");
 }

@@ -14,6 +14,9 @@
 mod ops;
 mod secret;
 
+/// Mocked IAM for other modules' tests (remediate's apply).
+#[cfg(test)]
+pub(crate) use ops::tests as mocks;
 pub use ops::{KeyOps, OpError};
 pub use secret::{Secret, SecretSink};
 

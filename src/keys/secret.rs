@@ -71,8 +71,12 @@ impl SecretSink {
         let text = format!("{document:#}\n");
         match self {
             SecretSink::File { path, mut file } => {
-                file.write_all(text.as_bytes())?;
-                file.sync_all()?;
+                if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.sync_all()) {
+                    // Part of a secret is no use to anyone; leave no file behind.
+                    drop(file);
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
                 Ok(format!(
                     "secret access key written to {} (mode 0600); it cannot be retrieved again",
                     path.display()

@@ -7,19 +7,20 @@
 //! on a whole user because one of its keys matched.
 
 pub mod apply;
+pub mod audit_log;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::KeyStatus;
 use crate::report::{FindingRow, LastUsedState};
 use crate::rules::RuleId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Set an active key Inactive (reversible).
@@ -146,32 +147,12 @@ pub struct Plan {
 /// "inactive and unused for 45+ days" the moment it is deactivated, and the next run would
 /// delete it, defeating "deactivate first, delete when sure". Where keyaudit did the
 /// deactivating, its audit log knows the real time, and deletion waits for the grace period.
+/// Built only by [`audit_log`], which refuses a log it cannot read whole.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Deactivations(BTreeMap<(String, String), DateTime<Utc>>);
 
 impl Deactivations {
-    /// Reads the audit log's applied deactivations; lines it cannot read are ignored (the
-    /// log is append-only text and may end in a partial line).
-    pub fn from_audit_log(text: &str) -> Deactivations {
-        let mut seen = BTreeMap::new();
-        for line in text.lines() {
-            let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-            if entry["action"] != "deactivate" || entry["result"] != "applied" {
-                continue;
-            }
-            let (Some(account), Some(key), Some(time)) =
-                (entry["account_id"].as_str(), entry["access_key_id"].as_str(), entry["time"].as_str())
-            else {
-                continue;
-            };
-            let Ok(time) = DateTime::parse_from_rfc3339(time) else { continue };
-            let time = time.with_timezone(&Utc);
-            let latest = seen.entry((account.to_string(), key.to_string())).or_insert(time);
-            *latest = (*latest).max(time);
-        }
-        Deactivations(seen)
-    }
-
+    /// Read strictly from the log by [`audit_log::read_history`].
     fn at(&self, account: &str, key: &str) -> Option<DateTime<Utc>> {
         self.0.get(&(account.to_string(), key.to_string())).copied()
     }
@@ -341,20 +322,31 @@ mod tests {
 
     #[test]
     fn keys_keyaudit_deactivated_recently_wait_for_the_grace_period() {
-        let log = [
-            r#"{"time":"2026-11-20T00:00:00.000Z","account_id":"111122223333","access_key_id":"RECENT","action":"deactivate","result":"applied"}"#,
-            r#"{"time":"2026-10-01T00:00:00.000Z","account_id":"111122223333","access_key_id":"LONGAGO","action":"deactivate","result":"applied"}"#,
-            r#"{"time":"2026-11-28T00:00:00.000Z","account_id":"111122223333","access_key_id":"SKIPPED","action":"deactivate","result":"skipped"}"#,
-            "{not json",
-        ]
-        .join("\n");
-        let deactivations = Deactivations::from_audit_log(&log);
-        let findings = ["RECENT", "LONGAGO", "SKIPPED"]
+        let mut deactivations = Deactivations::default();
+        for (key, at) in [("RECENT", "2026-11-20T00:00:00Z"), ("LONGAGO", "2026-10-01T00:00:00Z")] {
+            deactivations.0.insert(("111122223333".into(), key.into()), at.parse().unwrap());
+        }
+        let findings = ["RECENT", "LONGAGO", "OTHER"]
             .map(|key| finding(RuleId::InactiveKeyKept, Some(key), KeyStatus::Inactive));
         let plan = plan(&findings, &RemediationSettings::default(), &deactivations, 30, now());
         let planned: Vec<&str> = plan.actions.iter().map(|a| a.access_key_id.as_str()).collect();
-        assert_eq!(planned, vec!["LONGAGO", "SKIPPED"]);
+        assert_eq!(planned, vec!["LONGAGO", "OTHER"]);
         assert!(plan.not_planned[0].why.contains("from 2026-12-20T00:00:00Z"), "{:?}", plan.not_planned);
+    }
+
+    /// A planned action on key `id` of user alice, for the audit log's and apply's tests.
+    pub(crate) fn planned(id: &str, action: Action) -> PlannedAction {
+        PlannedAction {
+            action,
+            account_id: "111122223333".into(),
+            user_name: "alice".into(),
+            access_key_id: id.into(),
+            rules: vec![RuleId::KeyUnused],
+            reason: "unused".into(),
+            expected_status: KeyStatus::Active,
+            expected_last_used_state: LastUsedState::Never,
+            expected_last_used: None,
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -90,6 +91,33 @@ pub fn keyaudit(dir: &Path, endpoint: Option<&str>, args: &[&str]) -> Output {
 
 /// Like [`keyaudit`], signing as the given access key (moto then records that key as used).
 pub fn keyaudit_as(dir: &Path, endpoint: Option<&str>, credentials: (&str, &str), args: &[&str]) -> Output {
+    command(dir, endpoint, credentials, args).output().expect("run keyaudit")
+}
+
+/// Like [`keyaudit`], for runs with little output, but fails the test if the run takes longer
+/// than `limit` (a hang):
+/// the process is killed and the test panics with what it printed so far.
+pub fn keyaudit_within(dir: &Path, endpoint: Option<&str>, limit: Duration, args: &[&str]) -> Output {
+    let mut child = command(dir, endpoint, (TEST_ACCESS_KEY_ID, TEST_SECRET), args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run keyaudit");
+    let started = Instant::now();
+    while child.try_wait().expect("wait for keyaudit").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("collect keyaudit");
+            panic!("keyaudit {args:?} still running after {limit:?} (a hang): {}", stderr(&output));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collect keyaudit")
+}
+
+/// The real binary with a clean AWS environment (see [`keyaudit`]), ready to run.
+pub fn command(dir: &Path, endpoint: Option<&str>, credentials: (&str, &str), args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_keyaudit"));
     command.current_dir(dir).args(args);
     for (key, _) in std::env::vars() {
@@ -108,7 +136,7 @@ pub fn keyaudit_as(dir: &Path, endpoint: Option<&str>, credentials: (&str, &str)
     if let Some(endpoint) = endpoint {
         command.env("AWS_ENDPOINT_URL", endpoint);
     }
-    command.output().expect("run keyaudit")
+    command
 }
 
 pub fn stdout(output: &Output) -> String {
