@@ -69,6 +69,7 @@ impl Connection {
         let iam = aws_sdk_iam::config::Builder::from(config)
             .retry_partition(partition)
             .interceptor(ThrottleObserver(limiter.clone()))
+            .interceptor(super::response_check::ResponseCheck)
             .build();
         // STS answers the first call of every scan: when it fails, it is nearly always the
         // endpoint or the credentials, so a few attempts are enough to say so quickly.
