@@ -19,7 +19,7 @@ pub(crate) use errors::scan_error;
 use errors::{error_row, CallError};
 pub use limiter::Limiter;
 pub use org::{scan_accounts, scan_many, AccountsOptions};
-use pagination::{Page, Walk};
+use pagination::{Page, PaginationError, Walk};
 pub use report_source::{LastUsedSource, ReportHints};
 use std::future::Future;
 use std::sync::Arc;
@@ -105,34 +105,10 @@ pub async fn crawl_account(
 
     let expected = summary.as_ref().map_or(IAM_USERS_QUOTA, |summary| summary.users);
     let max_pages = expected.div_ceil(LIST_USERS_PAGE_SIZE as usize) + EXTRA_LIST_USERS_PAGES;
-    let walk = Walk::new(max_pages, format!("{expected} users"));
-    let pages = stream::unfold(Some((None::<String>, walk)), move |state| async move {
-        let (marker, mut walk) = state?;
-        let page = call(
-            permits,
-            deadline,
-            iam.list_users().set_marker(marker).max_items(LIST_USERS_PAGE_SIZE).send(),
-        )
-        .await;
-        let page = match page {
-            Ok(page) => page,
-            Err(error) => {
-                return Some(((Vec::new(), Some(error.row(Some(account), None, None, "ListUsers"))), None))
-            }
-        };
-        let step = walk.page(
-            Page { items: page.users().to_vec(), is_truncated: page.is_truncated(), marker: page.marker() },
-            |user| user.user_name(),
-        );
-        match step.next {
-            Ok(Some(next)) => Some(((step.fresh, None), Some((Some(next), walk)))),
-            Ok(None) => Some(((step.fresh, None), None)),
-            Err(problem) => {
-                let error =
-                    error_row(Some(account), None, None, "ListUsers", problem.code(), problem.to_string());
-                Some(((step.fresh, Some(error)), None))
-            }
-        }
+    let listing = UserListing { marker: None, walk: Walk::new(max_pages, format!("{expected} users")) };
+    let pages = stream::unfold(Some(listing), move |listing| async move {
+        let (users, error, next) = users_page(iam, permits, account, deadline, listing?).await;
+        Some(((users, error), next))
     });
 
     let mut users = Vec::new();
@@ -169,6 +145,46 @@ pub async fn crawl_account(
     let root = summary.map(|summary| summary.root);
     let credential_report_generated_at = hints.map(|hints| hints.generated_at);
     (Account { account_id, users, root, credential_report_generated_at }, errors)
+}
+
+/// Where a ListUsers listing is: the marker to ask with, and the pages so far.
+struct UserListing {
+    marker: Option<String>,
+    walk: Walk,
+}
+
+/// The next ListUsers page: its users not listed before, the error that ends the listing if
+/// any, and the listing to go on with (`None`: done, or ended by the error).
+async fn users_page(
+    iam: &IamClient,
+    permits: &Limiter,
+    account: &str,
+    deadline: Option<Instant>,
+    UserListing { marker, mut walk }: UserListing,
+) -> (Vec<IamUser>, Option<ScanError>, Option<UserListing>) {
+    let request = iam.list_users().set_marker(marker).max_items(LIST_USERS_PAGE_SIZE);
+    let page = match call(permits, deadline, request.send()).await {
+        Ok(page) => page,
+        Err(error) => return (Vec::new(), Some(error.row(Some(account), None, None, "ListUsers")), None),
+    };
+    let page =
+        Page { items: page.users().to_vec(), is_truncated: page.is_truncated(), marker: page.marker() };
+    let step = walk.page(page, |user| user.user_name());
+    match step.next {
+        Ok(Some(marker)) => (step.fresh, None, Some(UserListing { marker: Some(marker), walk })),
+        Ok(None) => (step.fresh, None, None),
+        Err(problem) => (step.fresh, Some(pagination_error(account, None, "ListUsers", &problem)), None),
+    }
+}
+
+/// Pagination that cannot be right, as the listing's error row.
+fn pagination_error(
+    account: &str,
+    user: Option<&str>,
+    operation: &str,
+    problem: &PaginationError,
+) -> ScanError {
+    error_row(Some(account), user, None, operation, problem.code(), problem.to_string())
 }
 
 /// One IAM call under the account's limiter and the scan's deadline. The permit is held for
@@ -392,37 +408,25 @@ async fn list_access_keys(
     let mut marker = None;
     let mut metadata = Vec::new();
     loop {
-        let page =
-            call(permits, deadline, iam.list_access_keys().user_name(user_name).set_marker(marker).send())
-                .await;
-        let page = match page {
+        let request = iam.list_access_keys().user_name(user_name).set_marker(marker);
+        let page = match call(permits, deadline, request.send()).await {
             Ok(page) => page,
             Err(error) => {
                 return (metadata, Some(error.row(Some(account), Some(user_name), None, "ListAccessKeys")))
             }
         };
-        let step = walk.page(
-            Page {
-                items: page.access_key_metadata().to_vec(),
-                is_truncated: page.is_truncated(),
-                marker: page.marker(),
-            },
-            |meta| meta.access_key_id().unwrap_or_default(),
-        );
+        let items = page.access_key_metadata().to_vec();
+        let page = Page { items, is_truncated: page.is_truncated(), marker: page.marker() };
+        let step = walk.page(page, |meta| meta.access_key_id().unwrap_or_default());
         metadata.extend(step.fresh);
         match step.next {
             Ok(Some(next)) => marker = Some(next),
             Ok(None) => return (metadata, None),
             Err(problem) => {
-                let error = error_row(
-                    Some(account),
-                    Some(user_name),
-                    None,
-                    "ListAccessKeys",
-                    problem.code(),
-                    problem.to_string(),
-                );
-                return (metadata, Some(error));
+                return (
+                    metadata,
+                    Some(pagination_error(account, Some(user_name), "ListAccessKeys", &problem)),
+                )
             }
         }
     }
