@@ -78,6 +78,7 @@ impl Scenario {
             latency: self.latency,
             rate_limit: self.rate_limit,
             denied_users: Vec::new(),
+            faults: Vec::new(),
         }
     }
 

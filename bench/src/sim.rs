@@ -8,7 +8,6 @@
 //! latency (holding no lock), then answers. Counters are atomics, readable while it runs.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +23,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::faults::{self, Injector};
 
 /// The simulated account.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -111,6 +112,8 @@ pub struct SimConfig {
     /// Users whose ListAccessKeys is always denied (HTTP 403 `AccessDenied`), to test that a
     /// call that can never succeed is reported, not skipped.
     pub denied_users: Vec<String>,
+    /// Faults to inject (see [`crate::faults`]); none by default.
+    pub faults: Vec<faults::Fault>,
 }
 
 impl Default for SimConfig {
@@ -121,6 +124,7 @@ impl Default for SimConfig {
             latency: Latency::default(),
             rate_limit: None,
             denied_users: Vec::new(),
+            faults: Vec::new(),
         }
     }
 }
@@ -278,6 +282,7 @@ struct State {
     bucket: Mutex<Bucket>,
     stats: Arc<Stats>,
     next_request: AtomicU64,
+    faults: Injector,
 }
 
 impl State {
@@ -332,6 +337,7 @@ impl State {
             bucket: Mutex::new(Bucket { tokens, last: Instant::now() }),
             stats: Arc::new(Stats::default()),
             next_request: AtomicU64::new(0),
+            faults: Injector::new(&config.faults),
         }
     }
 
@@ -409,6 +415,11 @@ impl Simulator {
     pub fn keys(&self) -> usize {
         self.state.keys.len()
     }
+
+    /// How many times each configured fault has hit, in [`SimConfig::faults`] order.
+    pub fn fault_hits(&self) -> Vec<u64> {
+        self.state.faults.hits()
+    }
 }
 
 impl Drop for Simulator {
@@ -432,7 +443,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+                async move { faults::deliver(handle(&state, request).await) }
             });
             let _ =
                 http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
@@ -493,6 +504,14 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             code: "InvalidAction",
             message: format!("Could not find operation {action_name}"),
         }),
+    };
+    let result = match state.faults.inject(serial, action, &form, result).await {
+        Ok(result) => result,
+        Err(injected) => {
+            return injected.into_response(|status, code, message| {
+                error(status, IAM_NS, "Receiver", code, message, &request_id)
+            })
+        }
     };
     match result {
         Ok(xml) => xml_response(StatusCode::OK, xml, &request_id),
