@@ -192,6 +192,26 @@ async fn http_5xx_on_a_share_of_requests_is_retried_to_completion() {
     assert_eq!(outcome, Outcome::Complete);
 }
 
+#[tokio::test]
+async fn a_reset_closes_the_connection_without_an_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let faults = vec![Fault::permanent(Action::GetAccountSummary, FaultKind::Reset)];
+    let sim = Simulator::start(&config(1, faults)).await.expect("simulator");
+    let mut stream = tokio::net::TcpStream::connect(sim.addr()).await.expect("connect");
+    let form = "Action=GetAccountSummary&Version=2010-05-08";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n{form}",
+        sim.addr(),
+        form.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(sim.fault_hits(), [1]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connections_are_retried_to_completion() {
     let faults = vec![

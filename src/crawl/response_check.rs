@@ -101,11 +101,13 @@ pub fn check(operation: &str, body: &[u8]) -> Result<(), MalformedResponse> {
     Ok(())
 }
 
-/// `<name>`, `<name/>` or `<name attr=...>` somewhere in `body`.
+/// `<name>`, `<name/>` or `<name attr=...>` (any whitespace) somewhere in `body`.
 fn has_element(body: &[u8], name: &str) -> bool {
     let open = format!("<{name}");
-    body.windows(open.len() + 1)
-        .any(|window| window.starts_with(open.as_bytes()) && matches!(window[open.len()], b'>' | b'/' | b' '))
+    body.windows(open.len() + 1).any(|window| {
+        let next = window[open.len()];
+        window.starts_with(open.as_bytes()) && (next == b'>' || next == b'/' || next.is_ascii_whitespace())
+    })
 }
 
 #[cfg(test)]
@@ -127,6 +129,10 @@ mod tests {
         );
         assert_eq!(check("ListAccessKeys", keys.as_bytes()), Ok(()));
         assert_eq!(check("CreateAccessKey", b"<CreateAccessKeyResponse>"), Ok(()));
+        // Indented, as IAM sends it.
+        let indented = "<GetAccountSummaryResponse>\n  <GetAccountSummaryResult>\n    <SummaryMap\n>\n    \
+                        </SummaryMap>\n  </GetAccountSummaryResult>\n</GetAccountSummaryResponse>\n";
+        assert_eq!(check("GetAccountSummary", indented.as_bytes()), Ok(()));
     }
 
     #[test]
