@@ -5,6 +5,7 @@
 //! would fail at the end because of a typo in `--output` must fail in the first millisecond.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -219,6 +220,10 @@ pub struct ScanArgs {
     /// user instead of 2.5; its time is shown in every report).
     #[arg(long, value_enum, value_name = "SOURCE", default_value_t = LastUsedSource::Api, help_heading = "Connection")]
     pub last_used_source: LastUsedSource,
+    /// Bound the whole scan: what is not done this long after the start (e.g. 30m, 90s, 1h30m)
+    /// is reported as failed (DeadlineExceeded, exit 3), and the report is still written.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Connection")]
+    pub deadline: Option<Duration>,
     /// No progress bar (it is only shown when stderr is a terminal anyway).
     #[arg(long, help_heading = "Connection")]
     pub no_progress: bool,
@@ -416,6 +421,8 @@ impl ScanArgs {
                 crawl: CrawlOptions {
                     concurrency: usize::from(self.concurrency),
                     last_used_source: self.last_used_source,
+                    // Counted from here, the start: the deadline bounds the whole scan.
+                    deadline: self.deadline.map(|limit| tokio::time::Instant::now() + limit),
                 },
                 progress: !self.no_progress,
             }
@@ -509,6 +516,26 @@ fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("expected an RFC 3339 instant such as 2026-11-01T00:00:00Z ({e})"))
 }
 
+/// `90s`, `30m`, `2h`, `1h30m`, `500ms`: whole numbers with units, largest first; more than 0.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("ms", 1), ("m", 60_000), ("s", 1_000)];
+    let bad = || format!("expected a duration such as 90s, 30m or 1h30m, got `{text}`");
+    let mut rest = text.trim();
+    let mut millis: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let (unit, scale) = UNITS.iter().find(|(unit, _)| rest.starts_with(unit)).ok_or_else(bad)?;
+        rest = &rest[unit.len()..];
+        millis = number.checked_mul(*scale).and_then(|part| millis.checked_add(part)).ok_or_else(bad)?;
+    }
+    match millis {
+        0 => Err(bad()),
+        millis => Ok(Duration::from_millis(millis)),
+    }
+}
+
 fn parse_fail_on(text: &str) -> Result<FailOn, String> {
     text.parse()
 }
@@ -587,6 +614,17 @@ mod tests {
     }
 
     #[test]
+    fn deadlines_read_like_durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        let plan = plan(&["--deadline", "30m"]).unwrap();
+        let Source::Live { crawl, .. } = plan.source else { panic!("a live scan") };
+        let left = crawl.deadline.expect("a deadline") - tokio::time::Instant::now();
+        assert!(left <= Duration::from_secs(1800) && left > Duration::from_secs(1790), "{left:?}");
+    }
+
+    #[test]
     fn bad_flags_are_one_line_errors_naming_the_problem() {
         let cases = [
             (vec!["--format", "xml"], "'xml'"),
@@ -602,6 +640,9 @@ mod tests {
             (vec!["--org", "--shard", "3/2"], "K/N with 1 <= K <= N"),
             (vec!["--org", "--shard", "0/2"], "got `0/2`"),
             (vec!["--shard", "1/2"], "--shard splits a list of accounts"),
+            (vec!["--deadline", "10"], "such as 90s"),
+            (vec!["--deadline", "0s"], "got `0s`"),
+            (vec!["--deadline", "5x"], "got `5x`"),
             (vec!["--accounts", "123,456"], "12-digit AWS account id, got `123`"),
             (
                 vec!["--accounts-file", "/no/such/accounts.txt"],

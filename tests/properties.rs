@@ -6,7 +6,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use keyaudit::config::{FailOn, Settings};
 use keyaudit::exit::Gate;
 use keyaudit::model::{
-    AccessKey, Account, Inventory, KeyStatus, LastUsed, Root, ScanError, User, INVENTORY_SCHEMA_VERSION,
+    AccessKey, Account, Inventory, KeyStatus, LastUsed, Root, ScanError, Shard, User,
+    INVENTORY_SCHEMA_VERSION,
 };
 use keyaudit::report::{Format, Report};
 use proptest::collection::vec;
@@ -73,9 +74,17 @@ fn inventory() -> impl Strategy<Value = Inventory> {
             root: root.map(|(access_keys_present, keys)| Root { access_keys_present, keys }),
             credential_report_generated_at,
         });
-    (instant(), vec(account, 0..3), vec(scan_error(), 0..2)).prop_map(|(collected_at, accounts, errors)| {
-        Inventory { schema_version: INVENTORY_SCHEMA_VERSION, collected_at, accounts, errors }
-    })
+    let shard =
+        proptest::option::of((1u32..8, 0u32..8).prop_map(|(count, i)| Shard { index: i % count + 1, count }));
+    (instant(), vec(account, 0..3), vec(scan_error(), 0..2), shard).prop_map(
+        |(collected_at, accounts, errors, shard)| Inventory {
+            schema_version: INVENTORY_SCHEMA_VERSION,
+            collected_at,
+            accounts,
+            errors,
+            shard,
+        },
+    )
 }
 
 proptest! {
@@ -122,6 +131,7 @@ proptest! {
                 credential_report_generated_at: None,
             }],
             errors: Vec::new(),
+            shard: None,
         };
         let settings = Settings::default();
         let findings = keyaudit::rules::evaluate(&inventory, &settings.rules, inventory.collected_at);

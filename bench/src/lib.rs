@@ -1,7 +1,8 @@
 //! keyaudit's benchmark: an in-process IAM simulator ([`sim`]), scenarios with their lower
-//! bounds ([`scenario`]), a runner for the real keyaudit binary ([`runner`]) and the results
+//! bounds ([`scenario`]), fault injection for it ([`faults`]), a runner for the real keyaudit binary ([`runner`]) and the results
 //! table ([`table`]).
 
+pub mod faults;
 pub mod runner;
 pub mod scenario;
 pub mod sim;

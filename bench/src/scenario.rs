@@ -89,6 +89,7 @@ impl Scenario {
             rate_limit: self.rate_limit,
             accounts: self.accounts,
             per_action_buckets: self.per_action_buckets,
+            faults: Vec::new(),
             ..SimConfig::default()
         }
     }

@@ -17,7 +17,6 @@
 //! an expired session gets STS's `ExpiredToken`, as AWS answers.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +32,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::faults::{self, Injector};
 
 /// The simulated account (with several: the first, the caller's).
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -132,6 +133,8 @@ pub struct SimConfig {
     pub sts_rate_limit: Option<RateLimit>,
     /// How long assumed-role sessions last; `None`: an hour, as AWS's default.
     pub session_ttl: Option<Duration>,
+    /// Faults to inject (see [`crate::faults`]); none by default.
+    pub faults: Vec<faults::Fault>,
 }
 
 impl Default for SimConfig {
@@ -146,6 +149,7 @@ impl Default for SimConfig {
             per_action_buckets: false,
             sts_rate_limit: None,
             session_ttl: None,
+            faults: Vec::new(),
         }
     }
 }
@@ -348,6 +352,7 @@ struct State {
     started: Instant,
     stats: Arc<Stats>,
     next_request: AtomicU64,
+    faults: Injector,
 }
 
 /// The bench caller's key id prefix for session credentials: `ASIA` + 8 digits of account
@@ -423,6 +428,7 @@ impl State {
             started: Instant::now(),
             stats: Arc::new(Stats::default()),
             next_request: AtomicU64::new(0),
+            faults: Injector::new(&config.faults),
         }
     }
 
@@ -552,6 +558,11 @@ impl Simulator {
     pub fn accounts(&self) -> usize {
         self.state.account_ids.len()
     }
+
+    /// How many times each configured fault has hit, in [`SimConfig::faults`] order.
+    pub fn fault_hits(&self) -> Vec<u64> {
+        self.state.faults.hits()
+    }
 }
 
 impl Drop for Simulator {
@@ -581,7 +592,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
             let _open = Gauge(&stats.open_connections);
             let service = service_fn(move |request| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+                async move { faults::deliver(handle(&state, request).await) }
             });
             let _ =
                 http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
@@ -663,6 +674,14 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             code: "InvalidAction",
             message: format!("Could not find operation {action_name}"),
         }),
+    };
+    let result = match state.faults.inject(serial, action, &form, result).await {
+        Ok(result) => result,
+        Err(injected) => {
+            return injected.into_response(|status, code, message| {
+                error(status, IAM_NS, "Receiver", code, message, &request_id)
+            })
+        }
     };
     match result {
         Ok(xml) => xml_response(StatusCode::OK, xml, &request_id),

@@ -3,64 +3,23 @@
 //! each with its own rate limit; role sessions that expire during the crawl; and an account
 //! whose role cannot be assumed, which stays that account's error row.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Output;
 use std::time::Duration;
 
 use keyaudit_bench::sim::{account_id, Action, RateLimit, SimConfig, Simulator};
 use serde_json::Value;
 
-fn keyaudit_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("KEYAUDIT_BIN") {
-        return PathBuf::from(path);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("debug/keyaudit")
-}
-
 /// Scans `accounts` (written to an accounts file) against the simulator.
 async fn scan_accounts(sim: &Simulator, accounts: &[String]) -> (Output, Value) {
-    let bin = keyaudit_bin();
-    assert!(bin.exists(), "no keyaudit binary at {} (cargo test --workspace builds it)", bin.display());
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("accounts.txt");
     std::fs::write(&file, accounts.join("\n")).expect("accounts file");
-    let endpoint = sim.endpoint_url();
-    let workdir = dir.path().to_path_buf();
-    let output = tokio::task::spawn_blocking(move || {
-        let mut command = std::process::Command::new(bin);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AWS_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .current_dir(workdir)
-            .args([
-                "scan",
-                "--endpoint-url",
-                &endpoint,
-                "--format",
-                "json",
-                "--fail-on",
-                "never",
-                "--no-progress",
-            ])
-            .arg("--accounts-file")
-            .arg(&file)
-            .env("AWS_ACCESS_KEY_ID", "AKIABENCH000000000001")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/nonexistent/keyaudit-bench-config")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/keyaudit-bench-credentials")
-            .output()
-            .expect("run keyaudit")
-    })
-    .await
-    .expect("join");
+    let mut command = common::scan_command(&sim.endpoint_url());
+    command.arg("--accounts-file").arg(&file);
+    let output =
+        tokio::task::spawn_blocking(move || command.output().expect("run keyaudit")).await.expect("join");
     drop(dir);
     let report = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("no JSON report ({e}): {}", String::from_utf8_lossy(&output.stderr)));

@@ -94,6 +94,7 @@ impl Connection {
             .retry_partition(partition)
             .interceptor(ThrottleObserver(limiter.clone()))
             .retry_classifier(PacedRetry)
+            .interceptor(super::response_check::ResponseCheck)
             .build();
         // STS answers the first call of every scan: when it fails, it is nearly always the
         // endpoint or the credentials, so a few attempts are enough to say so quickly.

@@ -10,31 +10,40 @@ mod client;
 mod errors;
 pub mod limiter;
 mod org;
+mod pagination;
 mod report_source;
+pub mod response_check;
 
 pub use client::{connect, ConnectOptions, Connection, RetryMode, Shared, DEFAULT_TOTAL_IN_FLIGHT};
 pub(crate) use errors::scan_error;
+use errors::{error_row, CallError};
 pub use limiter::Limiter;
 pub use org::{scan_accounts, scan_many, AccountsOptions};
+use pagination::{Page, PaginationError, Walk};
 pub use report_source::{LastUsedSource, ReportHints};
+use std::future::Future;
 use std::sync::Arc;
 
-use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
-use aws_sdk_iam::types::{StatusType, SummaryKeyType, User as IamUser};
+use aws_sdk_iam::error::SdkError;
+use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, SummaryKeyType, User as IamUser};
 use aws_sdk_iam::Client as IamClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
+use tokio::time::Instant;
 
 use crate::model::Root;
 use crate::model::{AccessKey, Account, Inventory, KeyStatus, LastUsed, ScanError, User};
 
-/// How hard to crawl.
+/// How hard to crawl, and for how long.
 #[derive(Debug, Clone)]
 pub struct CrawlOptions {
     /// The most IAM calls in flight at once for one account.
     pub concurrency: usize,
     pub last_used_source: LastUsedSource,
+    /// `--deadline`: calls not done by this instant are error rows (`DeadlineExceeded`).
+    /// One instant for the whole scan, every account alike.
+    pub deadline: Option<Instant>,
 }
 
 /// Reports crawl progress (a progress bar, or nothing).
@@ -56,11 +65,22 @@ pub async fn scan(connection: &Connection, options: &CrawlOptions, progress: &dy
     scan_many(connection, &AccountsOptions::default(), options, progress).await
 }
 
+/// Users per ListUsers page: IAM's maximum, so an account costs as few pages as it can.
+const LIST_USERS_PAGE_SIZE: i32 = 1000;
+/// IAM's quota of users per account: what an account may hold when its summary is unknown.
+const IAM_USERS_QUOTA: usize = 5000;
+/// ListUsers pages allowed beyond what the summary's user count fills: room for users created
+/// during the crawl and for pages IAM leaves short. More than that is a listing that loops.
+const EXTRA_LIST_USERS_PAGES: usize = 5;
+/// ListAccessKeys pages allowed per user: a user has at most two keys, which fit one page.
+const MAX_LIST_ACCESS_KEYS_PAGES: usize = 3;
+
 /// Lists every user of the account, each user's keys and each key's last use.
 ///
-/// Users stream into key listing as ListUsers pages arrive; at most `concurrency` calls are
-/// in flight (one semaphore for the account, held per call). The result is sorted by user
-/// name so inventories are stable.
+/// GetAccountSummary comes first: its user count bounds the ListUsers pages and is checked
+/// against the users listed. Users stream into key listing as ListUsers pages arrive; at
+/// most `concurrency` calls are in flight (one semaphore for the account, held per call).
+/// The result is sorted by user name so inventories are stable.
 pub async fn crawl_account(
     iam: &IamClient,
     permits: &Arc<Limiter>,
@@ -69,50 +89,43 @@ pub async fn crawl_account(
     progress: &dyn Progress,
 ) -> (Account, Vec<ScanError>) {
     let account = account_id.as_str();
+    let deadline = options.deadline;
+    let mut errors = Vec::new();
+    let summary = match account_summary(iam, permits, account, deadline).await {
+        Ok(summary) => Some(summary),
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    };
     // The fast path is an optimisation: if the report cannot be had, every key falls back
     // to GetAccessKeyLastUsed and the account's report time stays empty (shown as "api").
     let hints = match options.last_used_source {
         LastUsedSource::Api => None,
-        LastUsedSource::CredentialReport => report_source::fetch(iam, permits, account).await.ok(),
+        LastUsedSource::CredentialReport => {
+            within(deadline, report_source::fetch(iam, permits, account)).await.and_then(Result::ok)
+        }
     };
     let hints = hints.as_ref();
 
-    let pages = stream::unfold(Some(iam.list_users().into_paginator().page_size(1000).send()), {
-        let permits = permits.clone();
-        move |state| {
-            let permits = permits.clone();
-            async move {
-                let mut pages = state?;
-                let page = {
-                    let _permit = permits.acquire().await?;
-                    pages.next().await?
-                };
-                match page {
-                    Ok(page) => Some((Ok(page.users), Some(pages))),
-                    // The paginator cannot resume after a failed page: stop listing, record it.
-                    Err(error) => Some((Err(error), None)),
-                }
-            }
-        }
+    let expected = summary.as_ref().map_or(IAM_USERS_QUOTA, |summary| summary.users);
+    let max_pages = expected.div_ceil(LIST_USERS_PAGE_SIZE as usize) + EXTRA_LIST_USERS_PAGES;
+    let listing = UserListing { marker: None, walk: Walk::new(max_pages, format!("{expected} users")) };
+    let pages = stream::unfold(Some(listing), move |listing| async move {
+        let (users, error, next) = users_page(iam, permits, account, deadline, listing?).await;
+        Some(((users, error), next))
     });
 
-    let mut errors = Vec::new();
     let mut users = Vec::new();
     {
         let outcomes = pages
-            .flat_map(|page| match page {
-                Ok(users) => stream::iter(users.into_iter().map(Ok).collect::<Vec<_>>()),
-                Err(error) => {
-                    stream::iter(vec![Err(scan_error(Some(account), None, None, "ListUsers", &error))])
-                }
+            .flat_map(|(users, error)| {
+                stream::iter(users.into_iter().map(Ok).chain(error.map(Err)).collect::<Vec<_>>())
             })
-            .map(|item| {
-                let permits = permits.clone();
-                async move {
-                    match item {
-                        Ok(user) => crawl_user(iam, account, user, &permits, hints).await,
-                        Err(error) => (None, vec![error]),
-                    }
+            .map(|item| async move {
+                match item {
+                    Ok(user) => crawl_user(iam, account, user, permits, hints, deadline).await,
+                    Err(error) => (None, vec![error]),
                 }
             })
             // Twice as many users as calls in flight: a user between its calls holds no permit,
@@ -129,31 +142,151 @@ pub async fn crawl_account(
         }
     }
     users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-    let root = match root_keys(iam, permits).await {
-        Ok(root) => Some(root),
-        Err(error) => {
-            errors.push(scan_error(Some(&account_id), None, None, "GetAccountSummary", &error));
-            None
-        }
-    };
+    // A listing that failed already says the scan is incomplete; counting it adds nothing.
+    let listed_whole = !errors.iter().any(|error| error.operation == "ListUsers");
+    if let (Some(summary), true) = (&summary, listed_whole) {
+        errors.extend(check_user_count(iam, permits, account, deadline, summary.users, users.len()).await);
+    }
+    let root = summary.map(|summary| summary.root);
     let credential_report_generated_at = hints.map(|hints| hints.generated_at);
     (Account { account_id, users, root, credential_report_generated_at }, errors)
 }
 
-/// Whether the root user has access keys (GetAccountSummary's AccountAccessKeysPresent).
-async fn root_keys(
+/// Where a ListUsers listing is: the marker to ask with, and the pages so far.
+struct UserListing {
+    marker: Option<String>,
+    walk: Walk,
+}
+
+/// The next ListUsers page: its users not listed before, the error that ends the listing if
+/// any, and the listing to go on with (`None`: done, or ended by the error).
+async fn users_page(
     iam: &IamClient,
     permits: &Limiter,
-) -> Result<Root, aws_sdk_iam::error::SdkError<GetAccountSummaryError, HttpResponse>> {
-    let summary = {
-        let _permit = permits.acquire().await;
-        iam.get_account_summary().send().await?
+    account: &str,
+    deadline: Option<Instant>,
+    UserListing { marker, mut walk }: UserListing,
+) -> (Vec<IamUser>, Option<ScanError>, Option<UserListing>) {
+    let request = iam.list_users().set_marker(marker).max_items(LIST_USERS_PAGE_SIZE);
+    let page = match call(permits, deadline, request.send()).await {
+        Ok(page) => page,
+        Err(error) => return (Vec::new(), Some(error.row(Some(account), None, None, "ListUsers")), None),
     };
-    let present = summary
-        .summary_map()
-        .and_then(|map| map.get(&SummaryKeyType::AccountAccessKeysPresent))
-        .is_some_and(|&count| count > 0);
-    Ok(Root { access_keys_present: present, keys: Vec::new() })
+    let page =
+        Page { items: page.users().to_vec(), is_truncated: page.is_truncated(), marker: page.marker() };
+    let step = walk.page(page, |user| user.user_name());
+    match step.next {
+        Ok(Some(marker)) => (step.fresh, None, Some(UserListing { marker: Some(marker), walk })),
+        Ok(None) => (step.fresh, None, None),
+        Err(problem) => (step.fresh, Some(pagination_error(account, None, "ListUsers", &problem)), None),
+    }
+}
+
+/// Pagination that cannot be right, as the listing's error row.
+fn pagination_error(
+    account: &str,
+    user: Option<&str>,
+    operation: &str,
+    problem: &PaginationError,
+) -> ScanError {
+    error_row(Some(account), user, None, operation, problem.code(), problem.to_string())
+}
+
+/// One IAM call under the account's limiter and the scan's deadline. The permit is held for
+/// the whole call, the SDK's retries included; the deadline covers the wait for it too.
+async fn call<T, E>(
+    permits: &Limiter,
+    deadline: Option<Instant>,
+    send: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T, CallError<E>> {
+    let answer = within(deadline, async {
+        let _permit = permits.acquire().await;
+        send.await
+    });
+    answer.await.ok_or(CallError::DeadlineExceeded)?.map_err(|error| CallError::Sdk(Box::new(error)))
+}
+
+/// `work`, unless `deadline` passes first (`None`). Past the deadline, nothing new starts.
+async fn within<T>(deadline: Option<Instant>, work: impl Future<Output = T>) -> Option<T> {
+    match deadline {
+        Some(deadline) if Instant::now() >= deadline => None,
+        Some(deadline) => tokio::time::timeout_at(deadline, work).await.ok(),
+        None => Some(work.await),
+    }
+}
+
+/// What GetAccountSummary says that a scan uses.
+struct AccountSummary {
+    /// IAM users in the account.
+    users: usize,
+    root: Root,
+}
+
+/// GetAccountSummary: the number of users and whether the root user has access keys
+/// (AccountAccessKeysPresent). A summary without either is an error, never "no root keys".
+async fn account_summary(
+    iam: &IamClient,
+    permits: &Limiter,
+    account: &str,
+    deadline: Option<Instant>,
+) -> Result<AccountSummary, ScanError> {
+    const OPERATION: &str = "GetAccountSummary";
+    let summary = call(permits, deadline, iam.get_account_summary().send())
+        .await
+        .map_err(|error| error.row(Some(account), None, None, OPERATION))?;
+    let entry = |key: SummaryKeyType| summary.summary_map().and_then(|map| map.get(&key).copied());
+    let (Some(users), Some(root_keys)) =
+        (entry(SummaryKeyType::Users), entry(SummaryKeyType::AccountAccessKeysPresent))
+    else {
+        let message = "SummaryMap lacks Users or AccountAccessKeysPresent".to_string();
+        return Err(error_row(Some(account), None, None, OPERATION, "MalformedResponse", message));
+    };
+    let present = root_keys > 0;
+    Ok(AccountSummary {
+        users: usize::try_from(users).unwrap_or_default(),
+        root: Root { access_keys_present: present, keys: Vec::new() },
+    })
+}
+
+/// Compares the users listed with the summary's count, read before the listing.
+///
+/// Users created or deleted while the crawl runs move the count, so a mismatch is not an
+/// error at once: the summary is read again, and a listing between the two counts is taken
+/// as the account changing under the crawl. Outside them (or if the second read fails), it is
+/// an error row: users were missed or listed that the account does not have. A user created
+/// and another deleted during one crawl can still trip it; that scan says so (exit 3), which is
+/// the safe side of a race.
+async fn check_user_count(
+    iam: &IamClient,
+    permits: &Limiter,
+    account: &str,
+    deadline: Option<Instant>,
+    before: usize,
+    listed: usize,
+) -> Option<ScanError> {
+    if listed == before {
+        return None;
+    }
+    let after = account_summary(iam, permits, account, deadline).await.ok().map(|summary| summary.users);
+    let (low, high) = match after {
+        Some(after) => (before.min(after), before.max(after)),
+        None => (before, before),
+    };
+    if (low..=high).contains(&listed) {
+        return None;
+    }
+    let counted = match after {
+        Some(after) if after != before => format!("{before}, then {after}"),
+        _ => before.to_string(),
+    };
+    Some(error_row(
+        Some(account),
+        None,
+        None,
+        "ListUsers",
+        "UserCountMismatch",
+        format!("listed {listed} users, but GetAccountSummary counts {counted}"),
+    ))
 }
 
 async fn crawl_user(
@@ -162,8 +295,9 @@ async fn crawl_user(
     user: IamUser,
     permits: &Limiter,
     hints: Option<&ReportHints>,
+    deadline: Option<Instant>,
 ) -> (Option<User>, Vec<ScanError>) {
-    let (keys, errors) = user_keys(iam, account, user.user_name(), permits, hints).await;
+    let (keys, errors) = keys_of(iam, account, user.user_name(), permits, hints, deadline).await;
     let user = User {
         path: user.path().to_string(),
         arn: user.arn().to_string(),
@@ -183,18 +317,21 @@ pub async fn user_keys(
     permits: &Limiter,
     hints: Option<&ReportHints>,
 ) -> (Vec<AccessKey>, Vec<ScanError>) {
+    keys_of(iam, account, user_name, permits, hints, None).await
+}
+
+/// [`user_keys`], within the scan's deadline.
+async fn keys_of(
+    iam: &IamClient,
+    account: &str,
+    user_name: &str,
+    permits: &Limiter,
+    hints: Option<&ReportHints>,
+    deadline: Option<Instant>,
+) -> (Vec<AccessKey>, Vec<ScanError>) {
     let mut errors = Vec::new();
-    let listed = {
-        let _permit = permits.acquire().await;
-        iam.list_access_keys().user_name(user_name).into_paginator().items().send().try_collect().await
-    };
-    let metadata = match listed {
-        Ok(metadata) => metadata,
-        Err(error) => {
-            errors.push(scan_error(Some(account), Some(user_name), None, "ListAccessKeys", &error));
-            Vec::new()
-        }
-    };
+    let (metadata, listing_error) = list_access_keys(iam, account, user_name, permits, deadline).await;
+    errors.extend(listing_error);
 
     let mut listed_keys = Vec::new();
     for meta in &metadata {
@@ -202,14 +339,14 @@ pub async fn user_keys(
             Ok(key) => listed_keys.push(key),
             // Not plausible from IAM, but a key we cannot identify or date must not be
             // guessed at: record it, and the scan is incomplete.
-            Err(missing) => errors.push(ScanError {
-                account_id: Some(account.to_string()),
-                user_name: Some(user_name.to_string()),
-                access_key_id: meta.access_key_id().map(str::to_string),
-                operation: "ListAccessKeys".into(),
-                code: "MalformedResponse".into(),
-                message: format!("access key metadata without {missing}"),
-            }),
+            Err(missing) => errors.push(error_row(
+                Some(account),
+                Some(user_name),
+                meta.access_key_id(),
+                "ListAccessKeys",
+                "MalformedResponse",
+                format!("access key metadata without {missing}"),
+            )),
         }
     }
 
@@ -223,22 +360,28 @@ pub async fn user_keys(
             };
             return (key, None);
         }
-        let used = {
-            let _permit = permits.acquire().await;
-            iam.get_access_key_last_used().access_key_id(&key.access_key_id).send().await
-        };
+        const OPERATION: &str = "GetAccessKeyLastUsed";
+        let used =
+            call(permits, deadline, iam.get_access_key_last_used().access_key_id(&key.access_key_id).send())
+                .await;
+        let id = Some(key.access_key_id.as_str());
         let (last_used, error) = match used {
-            Ok(output) => (last_used_from(output.access_key_last_used()), None),
-            Err(error) => (
-                LastUsed::Unknown,
-                Some(scan_error(
-                    Some(account),
-                    Some(user_name),
-                    Some(&key.access_key_id),
-                    "GetAccessKeyLastUsed",
-                    &error,
-                )),
-            ),
+            Ok(output) => match output.access_key_last_used() {
+                Some(last_used) => (last_used_from(last_used), None),
+                // Read as "never used", a key in daily use would be flagged and deactivated.
+                None => (
+                    LastUsed::Unknown,
+                    Some(error_row(
+                        Some(account),
+                        Some(user_name),
+                        id,
+                        OPERATION,
+                        "MalformedResponse",
+                        "the answer has no AccessKeyLastUsed".into(),
+                    )),
+                ),
+            },
+            Err(error) => (LastUsed::Unknown, Some(error.row(Some(account), Some(user_name), id, OPERATION))),
         };
         let key = AccessKey {
             access_key_id: key.access_key_id,
@@ -255,6 +398,43 @@ pub async fn user_keys(
     }
     keys.sort_by_key(|key| key.created);
     (keys, errors)
+}
+
+/// Every page of a user's ListAccessKeys, one permit per page, checked like ListUsers'. What
+/// was listed before a failure is kept, with the error.
+async fn list_access_keys(
+    iam: &IamClient,
+    account: &str,
+    user_name: &str,
+    permits: &Limiter,
+    deadline: Option<Instant>,
+) -> (Vec<AccessKeyMetadata>, Option<ScanError>) {
+    let mut walk = Walk::new(MAX_LIST_ACCESS_KEYS_PAGES, "2 keys a user can have");
+    let mut marker = None;
+    let mut metadata = Vec::new();
+    loop {
+        let request = iam.list_access_keys().user_name(user_name).set_marker(marker);
+        let page = match call(permits, deadline, request.send()).await {
+            Ok(page) => page,
+            Err(error) => {
+                return (metadata, Some(error.row(Some(account), Some(user_name), None, "ListAccessKeys")))
+            }
+        };
+        let items = page.access_key_metadata().to_vec();
+        let page = Page { items, is_truncated: page.is_truncated(), marker: page.marker() };
+        let step = walk.page(page, |meta| meta.access_key_id().unwrap_or_default());
+        metadata.extend(step.fresh);
+        match step.next {
+            Ok(Some(next)) => marker = Some(next),
+            Ok(None) => return (metadata, None),
+            Err(problem) => {
+                return (
+                    metadata,
+                    Some(pagination_error(account, Some(user_name), "ListAccessKeys", &problem)),
+                )
+            }
+        }
+    }
 }
 
 /// The parts of ListAccessKeys' answer keyaudit needs, all present.
@@ -280,10 +460,7 @@ impl KeyMetadata {
 }
 
 /// IAM answers a never-used key with no date and "N/A" for service and region.
-fn last_used_from(last_used: Option<&aws_sdk_iam::types::AccessKeyLastUsed>) -> LastUsed {
-    let Some(last_used) = last_used else {
-        return LastUsed::Never;
-    };
+fn last_used_from(last_used: &aws_sdk_iam::types::AccessKeyLastUsed) -> LastUsed {
     let known = |value: &str| (!value.is_empty() && value != "N/A").then(|| value.to_string());
     match last_used.last_used_date() {
         Some(date) => LastUsed::At {
