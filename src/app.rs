@@ -94,10 +94,13 @@ fn report_failures(failures: &[String], meanwhile: &str) {
 fn collect(plan: &ScanPlan) -> Result<(Inventory, Report, Gate), AppError> {
     let inventory = match &plan.source {
         Source::Demo => parse_inventory("the demo inventory", DEMO_INVENTORY)?,
-        Source::File(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| usage(format!("--inventory {}: cannot read it: {e}", path.display())))?;
-            parse_inventory(&format!("--inventory {}", path.display()), &text)?
+        Source::File(path) => read_inventory("--inventory", path)?,
+        Source::Merge(paths) => {
+            let mut inventories = Vec::new();
+            for path in paths {
+                inventories.push((path.display().to_string(), read_inventory("merge", path)?));
+            }
+            crate::merge::merge(inventories).map_err(|e| usage(format!("merge: {e}")))?
         }
         Source::CredentialReport(path) => {
             let what = format!("--credential-report {}", path.display());
@@ -192,6 +195,12 @@ pub fn rules(args: RulesArgs) -> Result<ExitStatus, AppError> {
     }
     write_stdout(&out)?;
     Ok(ExitStatus::Clean)
+}
+
+fn read_inventory(flag: &str, path: &Path) -> Result<Inventory, AppError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("{flag} {}: cannot read it: {e}", path.display())))?;
+    parse_inventory(&format!("{flag} {}", path.display()), &text)
 }
 
 pub fn parse_inventory(what: &str, text: &str) -> Result<Inventory, AppError> {

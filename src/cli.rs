@@ -40,6 +40,46 @@ pub enum Command {
     /// Manage one user's access keys: list, create, deactivate, activate, delete, rotate.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Report saved inventories as one scan: the slices of a `scan --shard K/N` run (takes
+    /// scan's report flags).
+    Merge(Box<MergeArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Inventories written by `scan --save-inventory`, e.g. one per --shard slice.
+    #[arg(value_name = "INVENTORY", required = true)]
+    pub inventories: Vec<PathBuf>,
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
+impl MergeArgs {
+    pub fn into_plan(self) -> Result<ScanPlan, UsageError> {
+        let scan = &self.scan;
+        let sources = [
+            ("--demo", scan.demo),
+            ("--inventory", scan.inventory.is_some()),
+            ("--credential-report", scan.credential_report.is_some()),
+            ("--org", scan.org),
+            ("--accounts", !scan.accounts.is_empty()),
+            ("--accounts-file", scan.accounts_file.is_some()),
+            ("--shard", scan.shard.is_some()),
+        ];
+        if let Some((flag, _)) = sources.iter().find(|(_, given)| *given) {
+            return Err(UsageError(format!(
+                "merge reports the inventories it is given; {flag} belongs to keyaudit scan"
+            )));
+        }
+        let inventories = self.inventories;
+        let mut plan = self.scan.into_plan()?;
+        plan.inputs.extend(inventories.iter().map(|path| ("merge", path.clone())));
+        plan.source = Source::Merge(inventories);
+        if !plan.dump_config {
+            plan.check_destinations(&[], &[])?;
+        }
+        Ok(plan)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -325,8 +365,14 @@ pub enum RulesFormat {
 /// Where the inventory comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    Live { crawl: CrawlOptions, accounts: AccountsOptions, progress: bool },
+    Live {
+        crawl: CrawlOptions,
+        accounts: AccountsOptions,
+        progress: bool,
+    },
     File(PathBuf),
+    /// Several saved inventories reported as one (`keyaudit merge`).
+    Merge(Vec<PathBuf>),
     CredentialReport(PathBuf),
     Demo,
 }

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Rules(args) => keyaudit::app::rules(args),
         Command::Keys(command) => keyaudit::app::keys(command),
         Command::Remediate(args) => keyaudit::app::remediate(*args),
+        Command::Merge(args) => args.into_plan().map_err(Into::into).and_then(keyaudit::app::scan),
     };
     match result {
         Ok(status) => status.into(),

@@ -149,3 +149,78 @@ fn accounts_pick_a_subset_and_unknown_ones_are_errors() {
     assert_eq!(report["errors"][0]["code"], "NotInOrganization");
     assert_eq!(report["accounts"].as_array().unwrap().len(), 1);
 }
+
+/// Two shard jobs of an indexed job, each saving its slice, then `keyaudit merge`: the same
+/// accounts, findings and verdict as one `--org` scan; a missing slice makes it incomplete;
+/// an account in two inventories is refused.
+#[test]
+fn sharded_scans_merge_into_the_same_report_as_one_scan() {
+    let moto = moto();
+    let dir = temp_dir();
+    let (_, whole) = scan(&["--org"]);
+    let mut slices = Vec::new();
+    for k in 1..=2 {
+        let path = dir.path().join(format!("inventory-{k}.json"));
+        let shard = format!("{k}/2");
+        let output = keyaudit(
+            dir.path(),
+            Some(&moto.endpoint),
+            &[
+                "scan",
+                "--org",
+                "--shard",
+                &shard,
+                "--fail-on",
+                "never",
+                "--save-inventory",
+                path.to_str().unwrap(),
+            ],
+        );
+        assert_exit(&output, 0);
+        let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(saved["shard"], json!({"index": k, "count": 2}));
+        slices.push(path);
+    }
+    let ids = |report: &Value| -> Vec<String> {
+        report["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["account_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let slice_ids: Vec<Vec<String>> = slices
+        .iter()
+        .map(|path| ids(&serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()))
+        .collect();
+    let mut union: Vec<String> = slice_ids.concat();
+    union.sort();
+    assert_eq!(union, ids(&whole), "the slices are disjoint and cover every account: {slice_ids:?}");
+
+    let paths: Vec<&str> = slices.iter().map(|p| p.to_str().unwrap()).collect();
+    let mut args = vec!["merge", paths[0], paths[1], "--as-of", AS_OF, "--format", "json"];
+    let output = keyaudit(dir.path(), None, &args);
+    assert_exit(&output, 1);
+    let merged: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(merged["complete"], true, "{}", merged["errors"]);
+    assert_eq!(ids(&merged), ids(&whole));
+    assert_eq!(findings_by_account(&merged), findings_by_account(&whole));
+    assert_eq!(merged["summary"]["keys"], whole["summary"]["keys"]);
+
+    // One slice alone: its accounts, reported incomplete (the other slice is missing).
+    let output = keyaudit(dir.path(), None, &["merge", paths[0], "--as-of", AS_OF, "--format", "json"]);
+    assert_exit(&output, 3);
+    let partial: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(partial["errors"][0]["code"], "MissingShard", "{}", partial["errors"]);
+
+    // The same slice twice: refused, nothing reported.
+    args[2] = paths[0];
+    let output = keyaudit(dir.path(), None, &args);
+    assert_exit(&output, 2);
+    assert!(stdout(&output).is_empty());
+    assert!(
+        stderr(&output).contains("is in both") || stderr(&output).contains("both slice"),
+        "{}",
+        stderr(&output)
+    );
+}
