@@ -47,6 +47,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryClassifierPriority,
 };
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::ErrorKind;
@@ -93,6 +94,10 @@ const PROBE_HEADROOM: f64 = 2.0;
 const PROBE_SLACK: f64 = 2.0;
 /// A throttled retry waits at least this long when nothing is paced yet.
 const UNPACED_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// A call's n-th throttled attempt waits at least RETRY_FLOOR x 2^(n-1), at most
+/// MAX_RETRY_FLOOR: ten attempts then span at least 12 s whatever the pace says.
+const RETRY_FLOOR: Duration = Duration::from_millis(50);
+const MAX_RETRY_FLOOR: Duration = Duration::from_secs(5);
 
 /// Calls in flight across every account of a scan, and how many were made: one per process.
 #[derive(Debug)]
@@ -415,13 +420,19 @@ impl Intercept for ThrottleObserver {
         &self,
         context: &mut FinalizerInterceptorContextMut<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         // No response: a transport failure, which says nothing about the rate limit.
         let Some(response) = context.response_mut() else { return Ok(()) };
         if is_throttling(response.status().as_u16(), response.body().bytes()) {
             self.0.on_throttled();
-            let slot = Instant::now() + self.0.retry_delay();
+            // The paced slot, but never sooner than a backoff that doubles with each attempt
+            // of this call: while the pace is still above the limit, back-to-back paced
+            // retries could spend all of a call's attempts within a second.
+            let attempts = cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts);
+            let floor =
+                RETRY_FLOOR.saturating_mul(1 << attempts.saturating_sub(1).min(6)).min(MAX_RETRY_FLOOR);
+            let slot = Instant::now() + self.0.retry_delay().max(floor);
             response.add_extension(RetrySlot(slot));
         } else {
             self.0.on_accepted();
