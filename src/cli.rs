@@ -553,7 +553,13 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
 }
 
 fn parse_days(text: &str) -> Result<u32, String> {
-    text.parse::<u32>().map_err(|_| format!("expected a whole number of days (0 or more), got `{text}`"))
+    let days = text
+        .parse::<u32>()
+        .map_err(|_| format!("expected a whole number of days (0 or more), got `{text}`"))?;
+    if days > crate::config::MAX_THRESHOLD_DAYS {
+        return Err(format!("at most {} days (100 years), got `{text}`", crate::config::MAX_THRESHOLD_DAYS));
+    }
+    Ok(days)
 }
 
 fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
@@ -676,6 +682,7 @@ mod tests {
             (vec!["--format", "xml"], "'xml'"),
             (vec!["--unused-days", "-5"], "whole number of days"),
             (vec!["--unused-days", "ten"], "got `ten`"),
+            (vec!["--inactive-grace-days", "4000000000"], "at most 36500 days"),
             (vec!["--as-of", "yesterday"], "RFC 3339"),
             (vec!["--fail-on", "severe"], "unknown level `severe`"),
             (vec!["--output", "report.xml"], "unknown extension `.xml`"),

@@ -26,6 +26,10 @@ use crate::suppress::Suppression;
 /// The file looked up in the current directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "keyaudit.toml";
 
+/// The largest threshold, in days: beyond a century a date computed from it can overflow
+/// (a grace period of 4,000,000,000 days panicked remediate; found while fuzzing).
+pub const MAX_THRESHOLD_DAYS: u32 = 36_500;
+
 /// The level at or above which findings fail the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailOn {
@@ -139,6 +143,9 @@ impl ConfigFile {
                             continue;
                         };
                         match value.as_integer().map(u32::try_from) {
+                            Some(Ok(days)) if days > MAX_THRESHOLD_DAYS => problems.push(format!(
+                                "thresholds.{key}: at most {MAX_THRESHOLD_DAYS} days (100 years), found {days}"
+                            )),
                             Some(Ok(days)) => config.thresholds.push((threshold, days)),
                             _ => problems.push(format!(
                                 "thresholds.{key}: expected a whole number of days (0 or more), found {value}"
@@ -355,6 +362,10 @@ mod tests {
             ("[thresholds]\nunused-days = \"45\"", "thresholds.unused-days: expected a whole number"),
             ("[thresholds]\nunused-days = 4.5", "thresholds.unused-days: expected a whole number"),
             ("[thresholds]\nunused = 4", "thresholds.unused: unknown threshold"),
+            (
+                "[thresholds]\ninactive-grace-days = 4000000000",
+                "thresholds.inactive-grace-days: at most 36500 days (100 years), found 4000000000",
+            ),
             ("[rules]\nkey-old = \"high\"", "rules.key-old: unknown rule `key-old`"),
             ("[rules]\nkey-unused = \"severe\"", "rules.key-unused: unknown level `severe`"),
             ("rules = 1", "rules: expected a table"),

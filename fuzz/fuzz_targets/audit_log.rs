@@ -3,11 +3,10 @@
 //! a panic or a hang.
 #![no_main]
 
-use keyaudit::remediate::Deactivations;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // The reader under test. Today's takes the text (the app reads the log with
-    // `read_to_string`); when the strict reader lands, this is the one line to re-point.
-    let _ = std::str::from_utf8(data).map(Deactivations::from_audit_log);
+    // The strict reader remediate uses on the log's bytes (the file checks around it are
+    // tested end to end).
+    let _ = keyaudit::remediate::audit_log::parse(data);
 });

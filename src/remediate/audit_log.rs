@@ -96,7 +96,7 @@ impl Record {
 }
 
 /// Parses a whole log. `Err((line, message))` for the first line that is not a record.
-fn parse(bytes: &[u8]) -> std::result::Result<Deactivations, (usize, String)> {
+pub fn parse(bytes: &[u8]) -> std::result::Result<Deactivations, (usize, String)> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
         (line, format!("invalid UTF-8 at byte {}", e.valid_up_to()))
