@@ -104,8 +104,8 @@ fn collect(plan: &ScanPlan) -> Result<(Inventory, Report, Gate), AppError> {
         }
         Source::CredentialReport(path) => {
             let what = format!("--credential-report {}", path.display());
-            let text =
-                std::fs::read_to_string(path).map_err(|e| usage(format!("{what}: cannot read it: {e}")))?;
+            let text = crate::input::read_text(path, crate::input::LIMIT_CREDENTIAL_REPORT)
+                .map_err(|e| usage(format!("{what}: cannot read it: {e}")))?;
             // The CSV does not say when it was generated; the download's time is the best
             // default for --as-of (AWS regenerates reports at most every 4 hours).
             let collected_at = std::fs::metadata(path)
@@ -198,7 +198,7 @@ pub fn rules(args: RulesArgs) -> Result<ExitStatus, AppError> {
 }
 
 fn read_inventory(flag: &str, path: &Path) -> Result<Inventory, AppError> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_text(path, crate::input::LIMIT_INVENTORY)
         .map_err(|e| usage(format!("{flag} {}: cannot read it: {e}", path.display())))?;
     parse_inventory(&format!("{flag} {}", path.display()), &text)
 }
@@ -494,7 +494,7 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
 
     let (findings, complete, failures) = match &report_path {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::input::read_text(path, crate::input::LIMIT_INVENTORY)
                 .map_err(|e| usage(format!("--report {}: cannot read it: {e}", path.display())))?;
             let report: SavedReport = serde_json::from_str(&text).map_err(|e| {
                 usage(format!("--report {}: not a keyaudit JSON report: {e}", path.display()))

@@ -523,7 +523,7 @@ fn parse_account_id(text: &str) -> Result<String, String> {
 }
 
 fn read_accounts_file(path: &Path) -> Result<Vec<String>, UsageError> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_text(path, crate::input::LIMIT_SMALL)
         .map_err(|e| UsageError(format!("--accounts-file {}: cannot read it: {e}", path.display())))?;
     let mut ids = Vec::new();
     for (index, line) in text.lines().enumerate() {

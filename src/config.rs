@@ -107,7 +107,8 @@ pub struct ConfigError {
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
         let fail = |message: String| ConfigError { path: path.to_path_buf(), message };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        let text = crate::input::read_text(path, crate::input::LIMIT_SMALL)
+            .map_err(|e| fail(format!("cannot read it: {e}")))?;
         ConfigFile::parse(&text).map_err(fail)
     }
 

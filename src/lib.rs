@@ -9,6 +9,7 @@ pub mod config;
 pub mod crawl;
 pub mod credential_report;
 pub mod exit;
+pub mod input;
 pub mod keys;
 pub mod merge;
 pub mod model;

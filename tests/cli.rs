@@ -263,6 +263,24 @@ fn an_audit_log_that_is_not_a_regular_file_is_refused_at_once() {
     }
 }
 
+/// `/dev/zero` as an input was read forever, growing memory; every input now refuses a
+/// device at once, and reads any other file only up to a size no real one comes near.
+#[test]
+fn an_input_that_is_a_device_is_refused_at_once() {
+    let dir = temp_dir();
+    let cases: [&[&str]; 6] = [
+        &["scan", "--inventory", "/dev/zero"],
+        &["scan", "--credential-report", "/dev/urandom"],
+        &["scan", "--demo", "--config", "/dev/zero"],
+        &["scan", "--accounts-file", "/dev/zero", "--endpoint-url", NO_AWS],
+        &["merge", "/dev/zero"],
+        &["remediate", "--report", "/dev/zero"],
+    ];
+    for args in cases {
+        assert_refused_up_front(dir.path(), args, "a device, not a file");
+    }
+}
+
 #[test]
 fn control_characters_from_inputs_are_escaped_in_one_line_errors() {
     let dir = temp_dir();
