@@ -8,10 +8,14 @@ use std::time::Duration;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::baseline::{Baseline, BaselineFinding};
 use crate::cli::{
-    error_line, KeysCommand, RemediateArgs, RulesArgs, RulesFormat, ScanPlan, SecretArgs, Source, UsageError,
+    error_line, BaselineSource, HistoryCommand, HistoryTarget, KeysCommand, RemediateArgs, RulesArgs,
+    RulesFormat, ScanPlan, SecretArgs, Source, UsageError,
 };
 use crate::exit::{ExitStatus, Gate};
+use crate::history::render as history_render;
+use crate::history::{HistoryError, RunMeta, Store};
 use crate::keys::{
     plan_create, plan_delete, plan_rotate, plan_set_status, KeyOps, OpError, SecretSink, Step,
 };
@@ -19,7 +23,7 @@ use crate::model::{Inventory, KeyStatus, INVENTORY_SCHEMA_VERSION};
 use crate::output::{Destination, Input, Mode};
 use crate::remediate::apply::{Outcome, Stopped};
 use crate::remediate::audit_log::{self, AuditLog};
-use crate::report::{render_keys, render_plan, Format, KeyRow, Report};
+use crate::report::{render_keys, render_plan, BaselineSummary, Format, KeyRow, Report, ResolvedRow};
 use crate::rules::{evaluate, RuleId, RULES};
 use crate::{config, crawl, output};
 
@@ -52,12 +56,109 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
         write_stdout(config::dump(&plan.settings).as_bytes())?;
         return Ok(ExitStatus::Clean);
     }
-    let (inventory, report, gate) = collect(&plan)?;
-    let failures = write_outputs(&plan, &inventory, &report)?;
-    write_stdout(&render(plan.stdout_format, &report)?)?;
+    // Every input is checked before the crawl: a history that is not one, or a baseline that
+    // is not a report, is exit 2 with nothing scanned and the file untouched.
+    let mut store = match &plan.history {
+        Some(path) => Some(Store::open(path, true).map_err(history_error)?),
+        None => None,
+    };
+    let report_baseline = match &plan.baseline {
+        Some(BaselineSource::Report(path)) => Some(read_baseline(path)?),
+        _ => None,
+    };
+
+    let inventory = load_inventory(&plan)?;
+    let mut failures = Vec::new();
+    let baseline = match (&plan.baseline, &store) {
+        (Some(BaselineSource::History), Some(store)) => match history_baseline(store, &inventory) {
+            Ok(baseline) => Some(baseline),
+            Err(e) => {
+                // Without its baseline every finding counts, as if new: fail closed.
+                failures.push(format!("--baseline history: {e}"));
+                None
+            }
+        },
+        _ => report_baseline,
+    };
+    let evaluated = evaluate_plan(&plan, &inventory, baseline.as_ref());
+    if let Some(store) = store.as_mut() {
+        let meta = RunMeta {
+            as_of: evaluated.report.as_of,
+            recorded_at: Utc::now(),
+            source: source_name(&plan.source),
+            settings: &plan.settings.rules,
+            fail_on: plan.settings.fail_on.as_str(),
+            suppressions: plan.settings.suppressions.iter().map(|s| s.selector()).collect(),
+        };
+        if let Err(e) = store.record(&inventory, &evaluated.findings, &meta) {
+            failures.push(e.to_string());
+        }
+    }
+    failures.extend(write_outputs(&plan, &inventory, &evaluated.report)?);
+    write_stdout(&render(plan.stdout_format, &evaluated.report)?)?;
     warn_if_incomplete(&inventory);
     report_failures(&failures, "the other outputs were written");
-    Ok(gate.status().unless_outputs_failed(failures.len()))
+    Ok(evaluated.gate.status().unless_outputs_failed(failures.len()))
+}
+
+fn history_error(error: HistoryError) -> AppError {
+    match error {
+        HistoryError::Unusable { .. } => usage(error.to_string()),
+        HistoryError::Failed { .. } => AppError::Runtime(error.to_string()),
+    }
+}
+
+fn source_name(source: &Source) -> &'static str {
+    match source {
+        Source::Live { .. } => "live",
+        Source::File(_) => "inventory",
+        Source::Merge(_) => "merge",
+        Source::CredentialReport(_) => "credential-report",
+        Source::Demo => "demo",
+    }
+}
+
+fn read_baseline(path: &Path) -> Result<Baseline, AppError> {
+    let what = format!("--baseline {}", path.display());
+    let text = crate::input::read_text(path, crate::input::LIMIT_INVENTORY)
+        .map_err(|e| usage(format!("{what}: cannot read it: {e}")))?;
+    let mut baseline = Baseline::from_report(&text).map_err(|e| usage(format!("{what}: {e}")))?;
+    baseline.source = format!("{}, {}", path.display(), baseline.source);
+    Ok(baseline)
+}
+
+/// The last complete run of this scan's scope in the history, or an empty baseline (and a
+/// warning) when there is none: then every finding is new.
+fn history_baseline(store: &Store, inventory: &Inventory) -> Result<Baseline, HistoryError> {
+    let scope = crate::history::scope_of(inventory);
+    let Some((run_id, findings)) = store.baseline(&scope)? else {
+        eprintln!(
+            "keyaudit: warning: --baseline history: no complete run in the history covers these {} account(s); every finding is new",
+            scope.len()
+        );
+        return Ok(Baseline {
+            source: "history: no complete run of this scope yet".into(),
+            findings: Default::default(),
+        });
+    };
+    let collected = store.run(run_id)?.map(|run| run.collected_at).unwrap_or_default();
+    let findings = findings
+        .into_iter()
+        .filter_map(|f| {
+            let id = f.id()?;
+            let finding = BaselineFinding {
+                finding_id: id.clone(),
+                rule: f.rule.parse().ok()?,
+                severity: f.severity()?,
+                account_id: f.account_id,
+                user_name: f.user_name,
+                key_ids: f.key_ids,
+                message: f.message,
+            };
+            Some((id, finding))
+        })
+        .collect();
+    Ok(Baseline { source: format!("history run {run_id} ({collected})"), findings })
 }
 
 /// Writes every output file. From here on the scan has happened: a file that cannot be
@@ -89,9 +190,9 @@ fn report_failures(failures: &[String], meanwhile: &str) {
     }
 }
 
-/// Source -> inventory (saved if asked) -> findings -> gate and report: the part of a scan
-/// that `remediate` shares.
-fn collect(plan: &ScanPlan) -> Result<(Inventory, Report, Gate), AppError> {
+/// Where the inventory comes from: the demo, a file, merged slices, a credential report, or
+/// a live crawl.
+fn load_inventory(plan: &ScanPlan) -> Result<Inventory, AppError> {
     let inventory = match &plan.source {
         Source::Demo => parse_inventory("the demo inventory", DEMO_INVENTORY)?,
         Source::File(path) => read_inventory("--inventory", path)?,
@@ -126,13 +227,53 @@ fn collect(plan: &ScanPlan) -> Result<(Inventory, Report, Gate), AppError> {
             inventory
         }
     };
+    Ok(inventory)
+}
 
+/// What a scan concluded from its inventory.
+struct Evaluated {
+    findings: Vec<crate::finding::Finding>,
+    report: Report,
+    gate: Gate,
+}
+
+/// Inventory -> findings -> suppressions -> baseline -> gate and report: the part of a scan
+/// that `remediate` shares.
+fn evaluate_plan(plan: &ScanPlan, inventory: &Inventory, baseline: Option<&Baseline>) -> Evaluated {
     let as_of = plan.as_of.unwrap_or(inventory.collected_at);
-    let mut findings = evaluate(&inventory, &plan.settings.rules, as_of);
+    let mut findings = evaluate(inventory, &plan.settings.rules, as_of);
     let suppressions = crate::suppress::apply(&mut findings, &plan.settings.suppressions, as_of);
-    let gate = Gate::new(&findings, plan.settings.fail_on, inventory.is_complete());
-    let report = Report::build(&inventory, &findings, &gate, &suppressions, as_of, Utc::now());
-    Ok((inventory, report, gate))
+    let complete = inventory.is_complete();
+    let comparison = baseline.map(|baseline| {
+        crate::baseline::compare(&mut findings, baseline, &crate::history::scope_of(inventory), complete)
+    });
+    let gate =
+        Gate::counting(&findings, plan.settings.fail_on, complete, plan.fail_on_new && comparison.is_some());
+    let mut report = Report::build(inventory, &findings, &gate, &suppressions, as_of, Utc::now());
+    if let Some(comparison) = comparison {
+        report.baseline = Some(BaselineSummary {
+            source: comparison.source,
+            fail_on_new: plan.fail_on_new,
+            new: comparison.new,
+            existing: comparison.existing,
+            resolved: comparison.resolved.len(),
+            unverified: comparison.unverified,
+        });
+        report.resolved = comparison
+            .resolved
+            .into_iter()
+            .map(|f| ResolvedRow {
+                finding_id: f.finding_id.to_string(),
+                rule: f.rule,
+                severity: f.severity,
+                account_id: f.account_id,
+                user_name: f.user_name,
+                key_ids: f.key_ids,
+                message: f.message,
+            })
+            .collect();
+    }
+    Evaluated { findings, report, gate }
 }
 
 fn warn_if_incomplete(inventory: &Inventory) {
@@ -475,7 +616,15 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
     if matches!(scan.format, Format::Csv | Format::Sarif) {
         return Err(usage("remediate prints its plan as --format table or json".into()));
     }
-    let plan = scan.into_plan()?;
+    if scan.history.is_some() || scan.baseline.is_some() {
+        return Err(usage(
+            "--history and --baseline are for `keyaudit scan`; remediate acts on the findings of one scan"
+                .into(),
+        ));
+    }
+    let mut plan = scan.into_plan()?;
+    // A config's `[history] path` records scans; remediate's own crawl is not one of them.
+    plan.history = None;
     if plan.dump_config {
         write_stdout(config::dump(&plan.settings).as_bytes())?;
         return Ok(ExitStatus::Clean);
@@ -502,7 +651,8 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
             (report.findings, report.complete, Vec::new())
         }
         None => {
-            let (inventory, report, _) = collect(&plan)?;
+            let inventory = load_inventory(&plan)?;
+            let report = evaluate_plan(&plan, &inventory, None).report;
             warn_if_incomplete(&inventory);
             let failures: Vec<String> = save_inventory(&plan, &inventory).into_iter().collect();
             (report.findings, inventory.is_complete(), failures)
@@ -589,6 +739,101 @@ struct SavedReport {
     findings: Vec<crate::report::FindingRow>,
 }
 
+/// `keyaudit history ...`: reads (or prunes) the scan history.
+pub fn history(command: HistoryCommand) -> Result<ExitStatus, AppError> {
+    match command {
+        HistoryCommand::List { target, format } => {
+            let (store, _) = open_history(&target)?;
+            write_stdout(&history_render::list(&store.runs().map_err(history_error)?, format))?;
+            Ok(ExitStatus::Clean)
+        }
+        HistoryCommand::Diff { run_a, run_b, target, fail_on, format } => {
+            let (store, settings) = open_history(&target)?;
+            let (a, b) = match (run_a, run_b) {
+                (Some(a), Some(b)) => (a, b),
+                (Some(a), None) => {
+                    let last = store.runs().map_err(history_error)?.last().map(|run| run.run_id);
+                    (a, last.ok_or_else(|| usage("history diff: no runs recorded yet".into()))?)
+                }
+                _ => store.last_two_complete().map_err(history_error)?.ok_or_else(|| {
+                    usage(
+                        "history diff: needs two complete runs to compare (see `keyaudit history list`)"
+                            .into(),
+                    )
+                })?,
+            };
+            for run in [a, b] {
+                if store.run(run).map_err(history_error)?.is_none() {
+                    return Err(usage(format!("history diff: no run {run} (see `keyaudit history list`)")));
+                }
+            }
+            let diff = store.diff(a, b).map_err(history_error)?;
+            write_stdout(&history_render::diff(&diff, format))?;
+            let named_incomplete = run_a.is_some() && !(diff.from.complete && diff.to.complete);
+            let fail_on = fail_on.unwrap_or(settings.fail_on);
+            let failing = diff
+                .new
+                .iter()
+                .filter(|f| !f.suppressed && f.severity().is_none_or(|severity| fail_on.fails(severity)))
+                .count();
+            Ok(if named_incomplete {
+                ExitStatus::ScanFailed
+            } else if failing > 0 {
+                ExitStatus::Findings
+            } else {
+                ExitStatus::Clean
+            })
+        }
+        HistoryCommand::Trend { target, format } => {
+            let (store, _) = open_history(&target)?;
+            write_stdout(&history_render::trend(&store.trend().map_err(history_error)?, format))?;
+            Ok(ExitStatus::Clean)
+        }
+        HistoryCommand::Evidence { from, to, output_dir, target } => {
+            if from > to {
+                return Err(usage(format!("history evidence: --from {from} is after --to {to}")));
+            }
+            if output_dir.exists() && !output_dir.is_dir() {
+                return Err(usage(format!("--output-dir {}: not a directory", output_dir.display())));
+            }
+            let (store, _) = open_history(&target)?;
+            let evidence = store.evidence(from, to).map_err(history_error)?;
+            std::fs::create_dir_all(&output_dir).map_err(|e| {
+                AppError::Runtime(format!("--output-dir {}: cannot create it: {e}", output_dir.display()))
+            })?;
+            let files = history_render::evidence(&evidence);
+            for (name, bytes) in &files {
+                let path = output_dir.join(name);
+                output::write_whole(&path, bytes)
+                    .map_err(|e| AppError::Runtime(format!("{}: cannot write it: {e}", path.display())))?;
+            }
+            eprintln!(
+                "keyaudit: evidence for {from} to {to}: {} run(s), {} finding lifecycle(s), {} files in {}",
+                evidence.runs.len(),
+                evidence.findings.len(),
+                files.len(),
+                output_dir.display()
+            );
+            Ok(ExitStatus::Clean)
+        }
+        HistoryCommand::Prune { keep_days, target } => {
+            let (mut store, _) = open_history(&target)?;
+            let pruned = store.prune(keep_days, Utc::now()).map_err(history_error)?;
+            eprintln!(
+                "keyaudit: pruned {} run(s), {} key(s), {} resolved finding(s); {} run(s) kept",
+                pruned.runs, pruned.keys, pruned.findings, pruned.remaining
+            );
+            Ok(ExitStatus::Clean)
+        }
+    }
+}
+
+fn open_history(target: &HistoryTarget) -> Result<(Store, config::Settings), AppError> {
+    let (path, settings) = target.resolve()?;
+    let store = Store::open(&path, false).map_err(history_error)?;
+    Ok((store, settings))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,7 +853,8 @@ mod tests {
         let plan = args.into_plan().unwrap();
         // Valid when checked; gone by the time the scan is done.
         std::fs::remove_dir(&doomed).unwrap();
-        let (inventory_data, report, gate) = collect(&plan).unwrap();
+        let inventory_data = load_inventory(&plan).unwrap();
+        let Evaluated { report, gate, .. } = evaluate_plan(&plan, &inventory_data, None);
         let failures = write_outputs(&plan, &inventory_data, &report).unwrap();
         assert_eq!(failures.len(), 1, "{failures:?}");
         assert!(

@@ -43,6 +43,103 @@ pub enum Command {
     /// Report saved inventories as one scan: the slices of a `scan --shard K/N` run (takes
     /// scan's report flags).
     Merge(Box<MergeArgs>),
+    /// Read the scan history (`scan --history`): runs, diffs, trends, audit evidence, pruning.
+    #[command(subcommand)]
+    History(HistoryCommand),
+}
+
+/// Where the history is: `--history`, else `[history] path` in the config.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryTarget {
+    /// The history database [default: `[history] path` from the config file].
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
+    /// Config file [default: ./keyaudit.toml if it exists].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// The recorded runs: time, accounts, users, keys, findings by severity, complete.
+    List {
+        #[command(flatten)]
+        target: HistoryTarget,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
+    /// What changed between two runs [default: the last two complete runs]: new, resolved and
+    /// persisting findings, and keys created, deleted, deactivated, reactivated. Exit 1 when a
+    /// new finding is at or above --fail-on; 3 when a run named is incomplete.
+    Diff {
+        /// The earlier run (a run_id from `history list`).
+        run_a: Option<i64>,
+        /// The later run.
+        run_b: Option<i64>,
+        #[command(flatten)]
+        target: HistoryTarget,
+        /// Exit 1 when a new finding is at or above this level [default: fail-on of the config, else low].
+        #[arg(long, value_name = "LEVEL", value_parser = parse_fail_on)]
+        fail_on: Option<FailOn>,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
+    /// Per run: open findings by rule and severity, keys, share of active keys within
+    /// max-key-age, median and oldest key age, findings resolved and their mean days open.
+    Trend {
+        #[command(flatten)]
+        target: HistoryTarget,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
+    /// An audit pack for a window: each run's summary and each finding's lifecycle, as CSV,
+    /// JSON and a README.txt; the same data always gives the same bytes.
+    Evidence {
+        /// First day (UTC), included.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: chrono::NaiveDate,
+        /// Last day (UTC), included.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: chrono::NaiveDate,
+        /// Where the files go (created if missing).
+        #[arg(long, value_name = "DIR")]
+        output_dir: PathBuf,
+        #[command(flatten)]
+        target: HistoryTarget,
+    },
+    /// Delete runs older than N days (never the last complete run, nor any after it).
+    Prune {
+        #[arg(long, value_name = "N")]
+        keep_days: u32,
+        #[command(flatten)]
+        target: HistoryTarget,
+    },
+}
+
+pub use crate::history::render::Format as HistoryFormat;
+
+impl HistoryTarget {
+    /// The history path and the effective settings (for diff's fail-on).
+    pub fn resolve(&self) -> Result<(PathBuf, Settings), UsageError> {
+        let (_, settings) = load_settings(self.config.as_ref())?;
+        let path = self.history.clone().or_else(|| settings.history.clone()).ok_or_else(|| {
+            UsageError("no history: give --history PATH or set `[history] path` in the config file".into())
+        })?;
+        Ok((path, settings))
+    }
+}
+
+/// Defaults < config file (the one named, else ./keyaudit.toml if it exists).
+fn load_settings(config: Option<&PathBuf>) -> Result<(Option<PathBuf>, Settings), UsageError> {
+    let mut settings = Settings::default();
+    let config_path = match config {
+        Some(path) => Some(path.clone()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+    };
+    if let Some(path) = &config_path {
+        ConfigFile::load(path).map_err(|e| UsageError(e.to_string()))?.apply(&mut settings);
+    }
+    Ok((config_path, settings))
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +399,27 @@ pub struct ScanArgs {
     /// repeatable.
     #[arg(long, value_name = "PATH", help_heading = "Output")]
     pub output: Vec<PathBuf>,
+
+    /// Record this run in a scan history (SQLite; created if missing) [default: `[history]
+    /// path` from the config file]. See `keyaudit history`.
+    #[arg(long, value_name = "PATH", help_heading = "History")]
+    pub history: Option<PathBuf>,
+    /// Compare with a baseline: a JSON report of an earlier scan, or `history` (the last
+    /// complete run in the history that covers this scan's accounts). Every finding is then
+    /// marked new or existing (`./history` names a file called history).
+    #[arg(long, value_name = "REPORT.json|history", help_heading = "History")]
+    pub baseline: Option<String>,
+    /// With --baseline: only new findings at or above --fail-on fail the run (exit 1).
+    #[arg(long, requires = "baseline", help_heading = "History")]
+    pub fail_on_new: bool,
+}
+
+/// Where a scan's baseline comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaselineSource {
+    Report(PathBuf),
+    /// The last complete run of the same scope in the history.
+    History,
 }
 
 /// How to reach AWS; shared by every subcommand that calls it.
@@ -391,6 +509,10 @@ pub struct ScanPlan {
     /// The files this run reads (flag, path): no output may be one of them.
     pub inputs: Vec<(&'static str, PathBuf)>,
     pub dump_config: bool,
+    /// Record the run here (`--history`, or the config's `[history] path`).
+    pub history: Option<PathBuf>,
+    pub baseline: Option<BaselineSource>,
+    pub fail_on_new: bool,
 }
 
 /// A problem with what the user asked for: exit 2, one line.
@@ -401,14 +523,7 @@ pub struct UsageError(pub String);
 impl ScanArgs {
     /// Validates the flags and merges defaults < config file < flags.
     pub fn into_plan(self) -> Result<ScanPlan, UsageError> {
-        let mut settings = Settings::default();
-        let config_path = match &self.config {
-            Some(path) => Some(path.clone()),
-            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
-        };
-        if let Some(path) = &config_path {
-            ConfigFile::load(path).map_err(|e| UsageError(e.to_string()))?.apply(&mut settings);
-        }
+        let (config_path, mut settings) = load_settings(self.config.as_ref())?;
         if let Some(fail_on) = self.fail_on {
             settings.fail_on = fail_on;
         }
@@ -428,11 +543,28 @@ impl ScanArgs {
             let format = Format::from_path(path).map_err(UsageError)?;
             outputs.push((format, path.clone()));
         }
+        let history = self.history.clone().or_else(|| settings.history.clone());
+        let baseline = match self.baseline.as_deref() {
+            None => None,
+            Some("history") if history.is_none() => {
+                return Err(UsageError(
+                    "--baseline history: no history to read; give --history PATH or set `[history] path` in the config file".into(),
+                ))
+            }
+            Some("history") => Some(BaselineSource::History),
+            Some("") => return Err(UsageError("--baseline: expected a JSON report's path or `history`".into())),
+            Some(path) => Some(BaselineSource::Report(PathBuf::from(path))),
+        };
+        let baseline_path = match &baseline {
+            Some(BaselineSource::Report(path)) => Some(path.clone()),
+            _ => None,
+        };
         let inputs: Vec<(&'static str, PathBuf)> = [
             ("--inventory", &self.inventory),
             ("--credential-report", &self.credential_report),
             ("--config", &config_path),
             ("--accounts-file", &self.accounts_file),
+            ("--baseline", &baseline_path),
         ]
         .into_iter()
         .filter_map(|(flag, path)| path.clone().map(|path| (flag, path)))
@@ -486,6 +618,9 @@ impl ScanArgs {
             outputs,
             inputs,
             dump_config: self.dump_config,
+            history,
+            baseline,
+            fail_on_new: self.fail_on_new,
         };
         if !plan.dump_config {
             plan.check_destinations(&[], &[])?;
@@ -505,6 +640,9 @@ impl ScanPlan {
             .collect();
         if let Some(path) = &self.save_inventory {
             destinations.push(Destination { flag: "--save-inventory", path, mode: Mode::Replace });
+        }
+        if let Some(path) = &self.history {
+            destinations.push(Destination { flag: "--history", path, mode: Mode::Append });
         }
         destinations.extend_from_slice(more);
         let mut inputs: Vec<Input> = self.inputs.iter().map(|(flag, path)| Input { flag, path }).collect();

@@ -13,14 +13,17 @@
 //! rotation-window-days = 7
 //! [rules]
 //! inactive-key-kept = "high"    # a severity, or "allow" to turn the rule off
+//! [history]
+//! path = "keyaudit-history.db"  # record every scan (like --history; relative to the cwd)
 //! ```
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
+pub use crate::finding::FailOn;
+use crate::finding::{FindingId, RuleId, Severity};
 use crate::remediate::{parse_action, Action, RemediationSettings};
-use crate::rules::{RuleId, RuleLevel, RuleSettings, Severity, Threshold, Thresholds, RULES};
+use crate::rules::{RuleLevel, RuleSettings, Threshold, Thresholds, RULES};
 use crate::suppress::Suppression;
 
 /// The file looked up in the current directory when `--config` is not given.
@@ -29,41 +32,6 @@ pub const DEFAULT_CONFIG_FILE: &str = "keyaudit.toml";
 /// The largest threshold, in days: beyond a century a date computed from it can overflow
 /// (a grace period of 4,000,000,000 days panicked remediate; found while fuzzing).
 pub const MAX_THRESHOLD_DAYS: u32 = 36_500;
-
-/// The level at or above which findings fail the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailOn {
-    Never,
-    AtOrAbove(Severity),
-}
-
-impl FailOn {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailOn::Never => "never",
-            FailOn::AtOrAbove(severity) => severity.as_str(),
-        }
-    }
-
-    pub fn fails(self, severity: Severity) -> bool {
-        match self {
-            FailOn::Never => false,
-            FailOn::AtOrAbove(level) => severity >= level,
-        }
-    }
-}
-
-impl FromStr for FailOn {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "never" {
-            return Ok(FailOn::Never);
-        }
-        s.parse()
-            .map(FailOn::AtOrAbove)
-            .map_err(|_| format!("unknown level `{s}` (expected info, low, medium, high, critical or never)"))
-    }
-}
 
 /// The effective evaluation settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +42,8 @@ pub struct Settings {
     pub remediate: RemediationSettings,
     /// Accepted exceptions, in file order.
     pub suppressions: Vec<Suppression>,
+    /// `[history] path`: where scans are recorded (a flag overrides it).
+    pub history: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -83,6 +53,7 @@ impl Default for Settings {
             fail_on: FailOn::AtOrAbove(Severity::Low),
             remediate: RemediationSettings::default(),
             suppressions: Vec::new(),
+            history: None,
         }
     }
 }
@@ -95,6 +66,8 @@ pub struct ConfigFile {
     pub levels: Vec<(RuleId, RuleLevel)>,
     pub remediate: Vec<(RuleId, Option<Action>)>,
     pub suppressions: Vec<Suppression>,
+    /// `[history] path`: the scan history database.
+    pub history: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,11 +154,24 @@ impl ConfigFile {
                     "suppress: expected an array of tables ([[suppress]]), found {}",
                     other.type_str()
                 )),
-                ("thresholds" | "rules" | "remediate", other) => {
+                ("history", toml::Value::Table(history)) => {
+                    for (key, value) in history {
+                        match (key.as_str(), value) {
+                            ("path", toml::Value::String(path)) if !path.trim().is_empty() => {
+                                config.history = Some(PathBuf::from(path))
+                            }
+                            ("path", other) => problems.push(format!(
+                                "history.path: expected a file path (a non-empty string), found {other}"
+                            )),
+                            (key, _) => problems.push(format!("history.{key}: unknown key (known: path)")),
+                        }
+                    }
+                }
+                ("thresholds" | "rules" | "remediate" | "history", other) => {
                     problems.push(format!("{key}: expected a table, found {}", other.type_str()))
                 }
                 (key, _) => problems.push(format!(
-                    "{key}: unknown key (known: fail-on, thresholds, rules, remediate, suppress)"
+                    "{key}: unknown key (known: fail-on, thresholds, rules, remediate, suppress, history)"
                 )),
             }
         }
@@ -208,6 +194,9 @@ impl ConfigFile {
             settings.rules.levels.insert(rule, level);
         }
         settings.suppressions.extend(self.suppressions.iter().cloned());
+        if let Some(path) = &self.history {
+            settings.history = Some(path.clone());
+        }
         for &(rule, action) in &self.remediate {
             // Validated in `parse`, so this cannot fail.
             let _ = settings.remediate.set(rule, action);
@@ -247,6 +236,7 @@ fn parse_suppression(entry: &toml::Value) -> Result<Suppression, String> {
         account: None,
         user: None,
         key: None,
+        finding: None,
         reason: String::new(),
         expires: None,
     };
@@ -257,6 +247,9 @@ fn parse_suppression(entry: &toml::Value) -> Result<Suppression, String> {
             "account" => suppression.account = Some(text.to_string()),
             "user" => suppression.user = Some(text.to_string()),
             "key" => suppression.key = Some(text.to_string()),
+            "finding" => {
+                suppression.finding = Some(FindingId::parse(text).map_err(|e| format!(".finding: {e}"))?)
+            }
             "reason" => suppression.reason = text.trim().to_string(),
             "expires" => {
                 suppression.expires = Some(
@@ -266,7 +259,7 @@ fn parse_suppression(entry: &toml::Value) -> Result<Suppression, String> {
             }
             other => {
                 return Err(format!(
-                    ".{other}: unknown key (known: rule, account, user, key, reason, expires)"
+                    ".{other}: unknown key (known: rule, account, user, key, finding, reason, expires)"
                 ))
             }
         }
@@ -278,8 +271,11 @@ fn parse_suppression(entry: &toml::Value) -> Result<Suppression, String> {
         && suppression.account.is_none()
         && suppression.user.is_none()
         && suppression.key.is_none()
+        && suppression.finding.is_none()
     {
-        return Err(": matches everything; give at least one of rule, account, user, key".to_string());
+        return Err(
+            ": matches everything; give at least one of rule, account, user, key, finding".to_string()
+        );
     }
     Ok(suppression)
 }
@@ -303,6 +299,9 @@ pub fn dump(settings: &Settings) -> String {
         let action = settings.remediate.action(rule.rule_id);
         let _ = writeln!(out, "{} = \"{}\"", rule.id, action.map_or("none", |a| a.as_str()));
     }
+    if let Some(path) = &settings.history {
+        let _ = writeln!(out, "\n[history]\npath = {}", toml::Value::String(path.display().to_string()));
+    }
     for suppression in &settings.suppressions {
         let _ = writeln!(out, "\n[[suppress]]");
         let fields = [
@@ -310,6 +309,7 @@ pub fn dump(settings: &Settings) -> String {
             ("account", suppression.account.clone()),
             ("user", suppression.user.clone()),
             ("key", suppression.key.clone()),
+            ("finding", suppression.finding.as_ref().map(|id| id.to_string())),
             ("reason", Some(suppression.reason.clone())),
             ("expires", suppression.expires.map(|date| date.to_string())),
         ];
@@ -378,6 +378,10 @@ mod tests {
                 "suppress[1].expires: expected a date",
             ),
             ("[[suppress]]\nreason = \"x\"\nusr = \"a\"", "suppress[1].usr: unknown key"),
+            (
+                "[[suppress]]\nreason = \"x\"\nfinding = \"key-unused:1\"",
+                "suppress[1].finding: `key-unused:1` is not a finding id",
+            ),
             ("suppress = 1", "suppress: expected an array of tables"),
             (
                 "[remediate]\nkey-unused = \"delete\"",
@@ -385,6 +389,9 @@ mod tests {
             ),
             ("[remediate]\nkey-unused = \"burn\"", "remediate.key-unused: unknown action `burn`"),
             ("colour = \"red\"", "colour: unknown key"),
+            ("[history]\npath = 3", "history.path: expected a file path"),
+            ("[history]\nfile = \"h.db\"", "history.file: unknown key (known: path)"),
+            ("history = \"h.db\"", "history: expected a table"),
             ("fail-on = ", "invalid TOML at line 1"),
         ];
         for (text, expected) in cases {
@@ -403,6 +410,7 @@ mod tests {
     #[test]
     fn dump_round_trips_through_the_parser() {
         let mut settings = Settings { fail_on: FailOn::Never, ..Settings::default() };
+        settings.history = Some(PathBuf::from("audits/history.db"));
         settings.rules.thresholds.unused_days = 12;
         settings.rules.levels.insert(RuleId::TwoActiveKeys, RuleLevel::Allow);
         settings.remediate.set(RuleId::KeyTooOld, Some(Action::Deactivate)).unwrap();
@@ -412,6 +420,7 @@ mod tests {
             account: None,
             user: Some("ci-\"quoted\"*".into()),
             key: None,
+            finding: Some(FindingId::parse("key-unused:111122223333:ci-x:AKIA1").unwrap()),
             reason: "SEC-1: accepted".into(),
             expires: Some("2027-01-31".parse().unwrap()),
         });
@@ -420,6 +429,7 @@ mod tests {
         assert_eq!(reread.fail_on, settings.fail_on);
         assert_eq!(reread.rules.thresholds, settings.rules.thresholds);
         assert_eq!(reread.suppressions, settings.suppressions);
+        assert_eq!(reread.history, settings.history);
 
         for rule in RULES {
             assert_eq!(reread.rules.level(rule.rule_id), settings.rules.level(rule.rule_id), "{}", rule.id);
@@ -430,14 +440,5 @@ mod tests {
                 rule.id
             );
         }
-    }
-
-    #[test]
-    fn fail_on_compares_severities() {
-        let medium = FailOn::AtOrAbove(Severity::Medium);
-        assert!(!medium.fails(Severity::Low));
-        assert!(medium.fails(Severity::Medium));
-        assert!(medium.fails(Severity::Critical));
-        assert!(!FailOn::Never.fails(Severity::Critical));
     }
 }

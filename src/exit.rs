@@ -3,8 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::config::FailOn;
-use crate::rules::Finding;
+use crate::finding::{BaselineState, FailOn, Finding};
 
 /// Why each number: 0 and 1 follow linters (clean / findings), 2 is what clap and most
 /// Unix tools use for bad usage, and 3 is kept apart so a scheduler can tell "the keys are
@@ -48,18 +47,27 @@ impl From<ExitStatus> for ExitCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gate {
     pub fail_on: FailOn,
-    /// Findings at or above `fail_on`.
+    /// Findings at or above `fail_on` (and new, with `--fail-on-new`), not suppressed.
     pub failing: usize,
     pub complete: bool,
+    /// `--fail-on-new`: only findings the baseline does not have count.
+    pub new_only: bool,
 }
 
 impl Gate {
     pub fn new(findings: &[Finding], fail_on: FailOn, complete: bool) -> Gate {
+        Gate::counting(findings, fail_on, complete, false)
+    }
+
+    /// With `new_only`, a finding counts only when marked new against a baseline; a finding
+    /// with no baseline mark counts (there was nothing to compare it with: fail closed).
+    pub fn counting(findings: &[Finding], fail_on: FailOn, complete: bool, new_only: bool) -> Gate {
         let failing = findings
             .iter()
             .filter(|finding| !finding.is_suppressed() && fail_on.fails(finding.severity))
+            .filter(|finding| !new_only || finding.baseline != Some(BaselineState::Existing))
             .count();
-        Gate { fail_on, failing, complete }
+        Gate { fail_on, failing, complete, new_only }
     }
 
     pub fn status(&self) -> ExitStatus {
@@ -76,7 +84,7 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{RuleId, Severity};
+    use crate::finding::{RuleId, Severity};
 
     fn finding(severity: Severity) -> Finding {
         Finding {
@@ -89,6 +97,7 @@ mod tests {
             message: String::new(),
             key: None,
             suppression: None,
+            baseline: None,
         }
     }
 
@@ -107,6 +116,15 @@ mod tests {
         for (findings, fail_on, complete, expected) in cases {
             assert_eq!(Gate::new(findings, fail_on, complete).status(), expected, "{fail_on:?} {complete}");
         }
+        let mut existing = finding(Severity::High);
+        existing.baseline = Some(BaselineState::Existing);
+        let mut new = finding(Severity::High);
+        new.baseline = Some(BaselineState::New);
+        let high = FailOn::AtOrAbove(Severity::High);
+        assert_eq!(Gate::counting(&[existing.clone()], high, true, true).status(), ExitStatus::Clean);
+        assert_eq!(Gate::counting(&[existing.clone()], high, true, false).status(), ExitStatus::Findings);
+        assert_eq!(Gate::counting(&[existing.clone(), new], high, true, true).status(), ExitStatus::Findings);
+        assert_eq!(Gate::counting(&[existing], high, false, true).status(), ExitStatus::ScanFailed);
         for status in [ExitStatus::Clean, ExitStatus::Findings, ExitStatus::ScanFailed] {
             assert_eq!(status.unless_outputs_failed(0), status);
             assert_eq!(

@@ -4,11 +4,14 @@
 //! `exit::Gate` + `report::Report` -> renderers. See the README for the user's view.
 
 pub mod app;
+pub mod baseline;
 pub mod cli;
 pub mod config;
 pub mod crawl;
 pub mod credential_report;
 pub mod exit;
+pub mod finding;
+pub mod history;
 pub mod input;
 pub mod keys;
 pub mod merge;

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => keyaudit::app::keys(command),
         Command::Remediate(args) => keyaudit::app::remediate(*args),
         Command::Merge(args) => args.into_plan().map_err(Into::into).and_then(keyaudit::app::scan),
+        Command::History(command) => keyaudit::app::history(command),
     };
     match result {
         Ok(status) => status.into(),

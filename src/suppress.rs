@@ -7,8 +7,8 @@
 //!
 //! ```toml
 //! [[suppress]]
-//! rule = "key-unused"          # any of rule, account, user (glob: * and ?), key; at least one
-//! user = "break-glass-*"
+//! rule = "key-unused"          # any of rule, account, user (glob: * and ?), key, finding;
+//! user = "break-glass-*"        # at least one. `finding` is one finding's id (finding_id)
 //! reason = "break-glass users are audited by SEC-142"   # required
 //! expires = "2027-01-31"       # optional; stops applying at 00:00 UTC that day
 //! ```
@@ -16,7 +16,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::rules::{Finding, RuleId};
+pub use crate::finding::SuppressionMark;
+use crate::finding::{Finding, FindingId, RuleId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suppression {
@@ -25,6 +26,8 @@ pub struct Suppression {
     /// Exact, or a glob with `*` and `?`.
     pub user: Option<String>,
     pub key: Option<String>,
+    /// Exactly one finding, by its identity (`rule:account:user:key`).
+    pub finding: Option<FindingId>,
     pub reason: String,
     pub expires: Option<NaiveDate>,
 }
@@ -37,6 +40,7 @@ impl Suppression {
             && self.key.as_deref().is_none_or(|key| {
                 finding.access_key_id.as_deref() == Some(key) || finding.key_ids.iter().any(|id| id == key)
             })
+            && self.finding.as_ref().is_none_or(|id| *id == finding.id())
     }
 
     pub fn expired(&self, as_of: DateTime<Utc>) -> bool {
@@ -54,19 +58,11 @@ impl Suppression {
                 parts.push(format!("{name}={value}"));
             }
         }
+        if let Some(id) = &self.finding {
+            parts.push(format!("finding={id}"));
+        }
         parts.join(" ")
     }
-}
-
-/// How a suppression touched one finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SuppressionMark {
-    /// Position in the config file's `[[suppress]]` list, from 1.
-    pub index: usize,
-    pub reason: String,
-    pub expires: Option<NaiveDate>,
-    /// True when only an expired suppression matched: the finding counts again.
-    pub expired: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -169,7 +165,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Severity;
+    use crate::finding::Severity;
 
     fn finding(rule: RuleId, user: &str, key: Option<&str>) -> Finding {
         Finding {
@@ -182,6 +178,7 @@ mod tests {
             message: String::new(),
             key: None,
             suppression: None,
+            baseline: None,
         }
     }
 
@@ -196,6 +193,7 @@ mod tests {
             account: None,
             user: user.map(str::to_string),
             key: key.map(str::to_string),
+            finding: None,
             reason: "accepted".into(),
             expires: expires.map(|d| d.parse().unwrap()),
         }
@@ -262,5 +260,19 @@ mod tests {
             "2026-01-01T00:00:00Z".parse().unwrap(),
         );
         assert!(findings[0].suppression.is_some());
+    }
+
+    #[test]
+    fn a_finding_id_matches_that_finding_only() {
+        let mut findings = vec![
+            finding(RuleId::KeyUnused, "ci-deploy", Some("K1")),
+            finding(RuleId::KeyTooOld, "ci-deploy", Some("K1")),
+        ];
+        let mut by_id = suppression(None, None, None, None);
+        by_id.finding = Some(FindingId::parse("key-too-old:111122223333:ci-deploy:K1").unwrap());
+        let states = apply(&mut findings, &[by_id], "2026-01-01T00:00:00Z".parse().unwrap());
+        assert_eq!(findings[0].suppression, None);
+        assert!(findings[1].suppression.is_some());
+        assert_eq!(states[0].selector, "finding=key-too-old:111122223333:ci-deploy:K1");
     }
 }

@@ -253,10 +253,11 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Severity;
+    use crate::finding::Severity;
 
     fn finding(rule: RuleId, key: Option<&str>, status: KeyStatus) -> FindingRow {
         FindingRow {
+            finding_id: String::new(),
             rule,
             severity: Severity::Medium,
             account_id: "111122223333".into(),
@@ -277,6 +278,7 @@ mod tests {
             suppression_reason: None,
             suppression_expires: None,
             suppression_expired: false,
+            baseline_state: None,
         }
     }
 

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use super::{format_date, Report};
 
-const HEADER: [&str; 18] = [
+const HEADER: [&str; 20] = [
     "account_id",
     "user_name",
     "access_key_id",
@@ -27,6 +27,8 @@ const HEADER: [&str; 18] = [
     "last_used_source",
     "suppressed",
     "suppression_reason",
+    "finding_id",
+    "baseline_state",
 ];
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -53,6 +55,8 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             text(f.last_used_source.clone()),
             f.suppressed.to_string(),
             text(f.suppression_reason.clone()),
+            f.finding_id.clone(),
+            text(f.baseline_state.map(|state| state.as_str().to_string())),
         ])?;
     }
     for e in &report.errors {
@@ -63,6 +67,8 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "scan-error".to_string(),
             String::new(),
             format!("{} failed ({}): {}", e.operation, e.code, e.message),
+            String::new(),
+            String::new(),
             String::new(),
             String::new(),
             String::new(),

@@ -11,6 +11,7 @@ mod table;
 
 pub use keys::render_keys;
 pub use plan::render_plan;
+pub(crate) use table::new_table;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -20,8 +21,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::Gate;
+use crate::finding::{BaselineState, Finding, RuleId, Severity};
 use crate::model::{AccessKey, Inventory, KeyStatus, LastUsed, ScanError};
-use crate::rules::{days_between, Finding, RuleId, Severity};
+use crate::rules::days_between;
 use crate::suppress::SuppressionStatus;
 
 /// Bumped when a field is removed or changes meaning (adding fields does not bump it).
@@ -82,6 +84,38 @@ pub struct Report {
     /// Every configured suppression with its state (active, expired, stale).
     pub suppressions: Vec<SuppressionStatus>,
     pub errors: Vec<ScanError>,
+    /// With `--baseline`: what it was and how this scan compares (null without one).
+    pub baseline: Option<BaselineSummary>,
+    /// With `--baseline`: its findings that this complete scan of their account no longer
+    /// has. Never findings themselves; empty without a baseline.
+    pub resolved: Vec<ResolvedRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineSummary {
+    /// `report generated <time>` or `history run <id> (<time>)`.
+    pub source: String,
+    /// `--fail-on-new`: only new findings count toward exit 1.
+    pub fail_on_new: bool,
+    pub new: usize,
+    pub existing: usize,
+    pub resolved: usize,
+    /// Baseline findings this scan cannot confirm gone (incomplete, or their account was
+    /// not scanned): neither resolved nor findings.
+    pub unverified: usize,
+}
+
+/// A baseline finding that is gone.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedRow {
+    pub finding_id: String,
+    pub rule: RuleId,
+    pub severity: Severity,
+    pub account_id: String,
+    pub user_name: String,
+    pub key_ids: Vec<String>,
+    /// The message it had in the baseline.
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,6 +194,10 @@ pub struct KeyRow {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingRow {
+    /// The finding's identity (`rule:account:user:key`, see [`crate::finding::FindingId`]):
+    /// the same in every run, to quote in a ticket, a suppression or a baseline.
+    #[serde(default)]
+    pub finding_id: String,
     pub rule: RuleId,
     pub severity: Severity,
     pub account_id: String,
@@ -190,6 +228,9 @@ pub struct FindingRow {
     /// A suppression matched but has expired: the finding counts again.
     #[serde(default)]
     pub suppression_expired: bool,
+    /// Against `--baseline`: `new`, or `existing` when the baseline has it; null without one.
+    #[serde(default)]
+    pub baseline_state: Option<BaselineState>,
 }
 
 impl KeyRow {
@@ -237,6 +278,7 @@ impl Report {
                     _ => (None, None),
                 };
                 FindingRow {
+                    finding_id: finding.id().to_string(),
                     rule: finding.rule,
                     severity: finding.severity,
                     account_id: finding.account_id.clone(),
@@ -267,6 +309,7 @@ impl Report {
                     suppression_reason: finding.suppression.as_ref().map(|mark| mark.reason.clone()),
                     suppression_expires: finding.suppression.as_ref().and_then(|mark| mark.expires),
                     suppression_expired: finding.suppression.as_ref().is_some_and(|mark| mark.expired),
+                    baseline_state: finding.baseline,
                 }
             })
             .collect();
@@ -327,6 +370,8 @@ impl Report {
             findings,
             suppressions: suppressions.to_vec(),
             errors: inventory.errors.clone(),
+            baseline: None,
+            resolved: Vec::new(),
         }
     }
 }

@@ -4,9 +4,10 @@
 //! resources are IAM users and keys, not files, so each result has a logical location
 //! (`account/user/key`) and a physical one whose URI names the same resource
 //! (`aws-iam://ACCOUNT/USER`), which code-scanning UIs require to display a result.
-//! `partialFingerprints` is built from what identifies a finding (rule, account, user, key
-//! id) and nothing that changes from run to run (ages, dates, messages), so the same
-//! finding is the same alert across runs. Suppressed findings carry a SARIF suppression
+//! `partialFingerprints` is the finding's identity ([`crate::finding::FindingId`]: rule,
+//! account, user, key ids) and nothing that changes from run to run (ages, dates,
+//! messages), so the same finding is the same alert across runs. With a baseline, each
+//! result carries SARIF's `baselineState` (`new` or `unchanged`). Suppressed findings carry a SARIF suppression
 //! with the reason.
 
 use std::io::{self, Write};
@@ -14,7 +15,8 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 
 use super::Report;
-use crate::rules::{Severity, RULES};
+use crate::finding::{BaselineState, Severity};
+use crate::rules::RULES;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -87,7 +89,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     }],
                 }],
                 "partialFingerprints": {
-                    "keyaudit/v1": format!("{}:{}:{}:{}", f.rule.as_str(), f.account_id, f.user_name, key_part),
+                    "keyaudit/v1": f.finding_id,
                 },
                 "properties": {
                     "severity": f.severity,
@@ -98,6 +100,12 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     "security-severity": security_severity(f.severity),
                 },
             });
+            if let Some(state) = f.baseline_state {
+                result["baselineState"] = json!(match state {
+                    BaselineState::New => "new",
+                    BaselineState::Existing => "unchanged",
+                });
+            }
             if f.suppressed {
                 result["suppressions"] = json!([{
                     "kind": "external",

@@ -35,8 +35,12 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 let expires = f.suppression_expires.map(|d| d.to_string()).unwrap_or_default();
                 detail.push_str(&format!(" [suppression expired {expires}]"));
             }
+            let severity = match f.baseline_state {
+                Some(state) => format!("{} ({})", f.severity, state.as_str()),
+                None => f.severity.to_string(),
+            };
             table.add_row([
-                f.severity.to_string(),
+                severity,
                 f.rule.to_string(),
                 f.account_id.clone(),
                 f.user_name.clone(),
@@ -89,6 +93,23 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "{table}")?;
     }
 
+    if !report.resolved.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "RESOLVED SINCE THE BASELINE (gone from this complete scan of their account):")?;
+        let mut table = new_table(["SEVERITY", "RULE", "ACCOUNT", "USER", "ACCESS KEY", "FINDING ID"]);
+        for r in &report.resolved {
+            table.add_row([
+                r.severity.to_string(),
+                r.rule.to_string(),
+                r.account_id.clone(),
+                r.user_name.clone(),
+                r.key_ids.join("\n"),
+                r.finding_id.clone(),
+            ]);
+        }
+        writeln!(out, "{table}")?;
+    }
+
     if !report.errors.is_empty() {
         writeln!(out)?;
         writeln!(out, "FAILED CALLS (the data below is missing from this report):")?;
@@ -132,6 +153,18 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
+    if let Some(b) = &report.baseline {
+        writeln!(
+            out,
+            "Baseline ({}): {} new, {} existing, {} resolved, {} not confirmed gone{}.",
+            b.source,
+            b.new,
+            b.existing,
+            b.resolved,
+            b.unverified,
+            if b.fail_on_new { "; --fail-on-new: only new findings count" } else { "" }
+        )?;
+    }
     for a in report.accounts.iter().filter(|a| a.credential_report_generated_at.is_some()) {
         writeln!(
             out,
@@ -156,7 +189,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-pub(super) fn new_table<const N: usize>(header: [&str; N]) -> Table {
+pub(crate) fn new_table<const N: usize>(header: [&str; N]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(presets::ASCII_MARKDOWN)

@@ -11,89 +11,17 @@ mod root_access_key;
 mod two_active_keys;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+pub use crate::finding::{Finding, RuleId, Severity};
 use crate::model::{AccessKey, Account, Inventory, KeyStatus, User};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] =
-        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Severity::ALL
-            .into_iter()
-            .find(|level| level.as_str() == s)
-            .ok_or_else(|| format!("unknown severity `{s}` (expected info, low, medium, high or critical)"))
-    }
-}
-
-/// Stable rule ids. They appear in reports, configs and suppressions: never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RuleId {
-    KeyTooOld,
-    KeyUnused,
-    InactiveKeyKept,
-    TwoActiveKeys,
-    RootAccessKey,
-}
-
 impl RuleId {
-    pub fn as_str(self) -> &'static str {
-        self.rule().id
-    }
-
     pub fn rule(self) -> &'static Rule {
         RULES.iter().find(|rule| rule.rule_id == self).expect("every RuleId has a row in RULES (tested)")
-    }
-}
-
-impl fmt::Display for RuleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RuleId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RULES.iter().find(|rule| rule.id == s).map(|rule| rule.rule_id).ok_or_else(|| {
-            let ids: Vec<&str> = RULES.iter().map(|rule| rule.id).collect();
-            format!("unknown rule `{s}` (known rules: {})", ids.join(", "))
-        })
     }
 }
 
@@ -263,30 +191,6 @@ impl Hit {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub rule: RuleId,
-    pub severity: Severity,
-    pub account_id: String,
-    pub user_name: String,
-    /// `None` only for a finding about the user as a whole; `key_ids` then lists its keys.
-    pub access_key_id: Option<String>,
-    pub key_ids: Vec<String>,
-    pub message: String,
-    /// The key the finding is about, for reports' age and last-use columns.
-    #[serde(skip)]
-    pub key: Option<AccessKey>,
-    /// Set by [`crate::suppress::apply`].
-    pub suppression: Option<crate::suppress::SuppressionMark>,
-}
-
-impl Finding {
-    /// Suppressed by a suppression in force: reported, but not counted by the gate.
-    pub fn is_suppressed(&self) -> bool {
-        self.suppression.as_ref().is_some_and(|mark| !mark.expired)
-    }
-}
-
 /// How reports name the root user (as IAM's credential report does).
 pub const ROOT_USER: &str = "<root_account>";
 
@@ -317,6 +221,7 @@ pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<
                     message: hit.message,
                     key: hit.key,
                     suppression: None,
+                    baseline: None,
                 }));
             };
             match rule.check {
