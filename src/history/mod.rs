@@ -490,3 +490,6 @@ fn check_existing(path: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

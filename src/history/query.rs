@@ -136,7 +136,7 @@ impl Store {
     }
 
     /// The keys a run saw, by (account, key id).
-    fn keys_of(&self, run_id: i64) -> Result<BTreeMap<(String, String), KeySeen>, HistoryError> {
+    pub(super) fn keys_of(&self, run_id: i64) -> Result<BTreeMap<(String, String), KeySeen>, HistoryError> {
         self.query("a run's keys", |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT k.account_id, k.access_key_id, k.user_name, s.status
@@ -464,7 +464,7 @@ impl RunFinding {
 }
 
 #[derive(Debug, Clone)]
-struct KeySeen {
+pub(super) struct KeySeen {
     user_name: String,
     status: String,
 }

@@ -167,3 +167,100 @@ pub fn temp_dir() -> tempfile::TempDir {
 pub fn read(path: PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
+
+/// An HTTP proxy in front of moto that answers `AccessDenied` to every request whose form
+/// body contains all of `needles` (e.g. `Action=ListAccessKeys`, `UserName=bob`), and
+/// forwards everything else: "a call that always fails", which moto cannot produce itself.
+/// One request per connection (`Connection: close`).
+pub struct FailingProxy {
+    pub endpoint: String,
+    /// Requests answered with the failure.
+    pub failed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FailingProxy {
+    pub fn start(upstream: &str, needles: &[&str]) -> FailingProxy {
+        use std::net::TcpListener;
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let needles: Arc<Vec<String>> = Arc::new(needles.iter().map(|n| n.to_string()).collect());
+        let failed = Arc::new(AtomicUsize::new(0));
+        let counter = failed.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, needles, counter) = (upstream.clone(), needles.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    let _ = proxy_one(client, &upstream, &needles, &counter);
+                });
+            }
+        });
+        FailingProxy { endpoint, failed }
+    }
+}
+
+/// Reads one HTTP/1.1 message head and body (by Content-Length).
+fn read_message(reader: &mut impl BufRead) -> std::io::Result<(Vec<String>, Vec<u8>)> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if line.is_empty() {
+            break;
+        }
+        head.push(line);
+    }
+    let length = head
+        .iter()
+        .find_map(|h| h.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok((head, body))
+}
+
+fn proxy_one(
+    client: std::net::TcpStream,
+    upstream: &str,
+    needles: &[String],
+    failed: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let (head, body) = read_message(&mut reader)?;
+    let mut client = client;
+    let text = String::from_utf8_lossy(&body);
+    let forward = |head: &[String]| -> Vec<u8> {
+        let mut out = Vec::new();
+        for line in head.iter().filter(|h| !h.to_ascii_lowercase().starts_with("connection:")) {
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        out
+    };
+    if !needles.is_empty() && needles.iter().all(|needle| text.contains(needle.as_str())) {
+        failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let xml =
+            "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
+                   <Code>AccessDenied</Code><Message>denied by the test proxy</Message></Error>\
+                   <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>";
+        let response = format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+            xml.len()
+        );
+        return client.write_all(response.as_bytes());
+    }
+    let mut server = std::net::TcpStream::connect(upstream)?;
+    server.write_all(&forward(&head))?;
+    server.write_all(&body)?;
+    let (response_head, response_body) = read_message(&mut BufReader::new(server))?;
+    client.write_all(&forward(&response_head))?;
+    client.write_all(&response_body)
+}
