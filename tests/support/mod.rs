@@ -203,7 +203,6 @@ impl FailingProxy {
 
 /// Reads one HTTP/1.1 message head and body (by Content-Length).
 fn read_message(reader: &mut impl BufRead) -> std::io::Result<(Vec<String>, Vec<u8>)> {
-    use std::io::Read;
     let mut head = Vec::new();
     loop {
         let mut line = String::new();
