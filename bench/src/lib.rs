@@ -3,6 +3,7 @@
 //! table ([`table`]).
 
 pub mod faults;
+pub mod history;
 pub mod runner;
 pub mod scenario;
 pub mod sim;

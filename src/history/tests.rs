@@ -178,3 +178,57 @@ fn prune_keeps_the_last_complete_run_and_what_it_needs() {
     // A new run after pruning never reuses a pruned id.
     assert_eq!(record(&mut store, &inventory(3, users(), 0), &settings), 4);
 }
+
+#[test]
+fn a_run_that_fails_part_way_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    let settings = RuleSettings::default();
+    let users = || vec![("carol", vec![key("AKIACAROL", KeyStatus::Active, -100, None)])];
+    record(&mut store, &inventory(0, users(), 0), &settings);
+    let tables =
+        ["runs", "run_accounts", "keys", "key_states", "findings", "run_findings", "run_rule_counts"];
+    let counts = |store: &Store| -> Vec<i64> {
+        tables.iter().map(|table| count(store, &format!("SELECT count(*) FROM {table}"))).collect()
+    };
+    let before = counts(&store);
+    // The last statements of a run fail (their table is gone): everything before them, the
+    // run row, its keys and findings, must be rolled back with them.
+    store.connection().execute_batch("ALTER TABLE run_rule_counts RENAME TO gone").unwrap();
+    let findings = evaluate(&inventory(1, users(), 0), &settings, day(1));
+    let meta = RunMeta {
+        as_of: day(1),
+        recorded_at: day(1),
+        source: "inventory",
+        settings: &settings,
+        fail_on: "low",
+        suppressions: vec![],
+    };
+    let error = store.record(&inventory(1, users(), 0), &findings, &meta).unwrap_err();
+    assert!(error.to_string().contains("cannot record the run"), "{error}");
+    store.connection().execute_batch("ALTER TABLE gone RENAME TO run_rule_counts").unwrap();
+    assert_eq!(counts(&store), before);
+}
+
+#[test]
+fn a_truncated_or_damaged_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    {
+        let mut store = Store::open(&path, true).unwrap();
+        record(
+            &mut store,
+            &inventory(0, vec![("carol", vec![key("AKIACAROL", KeyStatus::Active, -100, None)])], 0),
+            &RuleSettings::default(),
+        );
+        store.connection().pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+    let whole = std::fs::read(&path).unwrap();
+    // The header survives, the schema page does not.
+    let mut damaged = whole[..100].to_vec();
+    damaged.extend(std::iter::repeat_n(0xA5u8, whole.len() - 100));
+    std::fs::write(&path, &damaged).unwrap();
+    let error = Store::open(&path, true).err().expect("a damaged file is refused");
+    assert!(matches!(error, HistoryError::Unusable { .. }), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), damaged);
+}
