@@ -106,26 +106,32 @@ fn main() -> ExitCode {
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(dir.join("history.db-wal")).map(|m| m.len()).unwrap_or(0);
     let history = ["--history", "history.db"];
-    let with = |command: &[&str]| [command, &history[..]].concat();
+    fn with<'a>(command: &[&'a str], history: &[&'a str]) -> Vec<&'a str> {
+        [command, history].concat()
+    }
     let last = args.days.to_string();
-    let trend = best_of(3, &bin, &dir, &with(&["history", "trend", "--format", "json"]));
-    let diff = best_of(3, &bin, &dir, &with(&["history", "diff", "--format", "json"]));
-    let diff_year = best_of(3, &bin, &dir, &with(&["history", "diff", "1", &last, "--format", "json"]));
-    let list = best_of(3, &bin, &dir, &with(&["history", "list", "--format", "json"]));
+    let trend = best_of(3, &bin, &dir, &with(&["history", "trend", "--format", "json"], &history));
+    let diff = best_of(3, &bin, &dir, &with(&["history", "diff", "--format", "json"], &history));
+    let diff_year =
+        best_of(3, &bin, &dir, &with(&["history", "diff", "1", &last, "--format", "json"], &history));
+    let list = best_of(3, &bin, &dir, &with(&["history", "list", "--format", "json"], &history));
     let evidence = best_of(
         3,
         &bin,
         &dir,
-        &with(&[
-            "history",
-            "evidence",
-            "--from",
-            "2026-01-01",
-            "--to",
-            "2026-12-31",
-            "--output-dir",
-            "evidence",
-        ]),
+        &with(
+            &[
+                "history",
+                "evidence",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-12-31",
+                "--output-dir",
+                "evidence",
+            ],
+            &history,
+        ),
     );
 
     println!(
