@@ -759,26 +759,7 @@ pub fn one_line(error: &clap::Error) -> String {
 /// Unicode line separators and bidirectional overrides are written as Rust escapes
 /// (`\n`, `\u{1b}`), so the line stays one line and shows what the input held.
 pub fn error_line(text: &str) -> String {
-    let mut line = String::with_capacity(text.len());
-    for c in text.trim_end_matches(['\n', '\r']).chars() {
-        match c {
-            '\n' => line.push_str("\\n"),
-            '\r' => line.push_str("\\r"),
-            '\t' => line.push_str("\\t"),
-            c if c.is_control() || is_invisible_format(c) => {
-                line.push_str(&format!("\\u{{{:x}}}", u32::from(c)))
-            }
-            c => line.push(c),
-        }
-    }
-    line
-}
-
-/// Characters that are not control characters but still move or reorder text on a terminal:
-/// line and paragraph separators, and the bidirectional embeddings, overrides and isolates
-/// ("Trojan Source").
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+    output::escape_controls(text.trim_end_matches(['\n', '\r']), false)
 }
 
 #[cfg(test)]

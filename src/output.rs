@@ -188,6 +188,34 @@ fn not_regular() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
+/// Text for a terminal: control characters (ANSI escapes included), Unicode line separators
+/// and bidirectional overrides are written as Rust escapes (`\n`, `\u{1b}`), so a hostile
+/// input (a file's contents, a path, a value from IAM or an inventory) cannot drive the
+/// terminal or reorder what is shown. With `keep_newlines`, `\n` stays (table cells use it).
+pub fn escape_controls(text: &str, keep_newlines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' if keep_newlines => out.push('\n'),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || is_invisible_format(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Characters that are not control characters but still move or reorder text on a terminal:
+/// line and paragraph separators, and the bidirectional embeddings, overrides and isolates
+/// ("Trojan Source").
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

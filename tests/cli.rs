@@ -313,3 +313,32 @@ fn control_characters_from_inputs_are_escaped_in_one_line_errors() {
         assert!(err.contains(expected), "{args:?}: expected {expected:?} in {err}");
     }
 }
+
+#[test]
+fn control_characters_in_an_inventory_never_reach_the_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inventory: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/inventory.json")).unwrap(),
+    )
+    .unwrap();
+    // A user name that clears the screen and hides the rest of the line, then reverses text.
+    let users = inventory["accounts"][0]["users"].as_array_mut().unwrap();
+    let erin = users
+        .iter_mut()
+        .find(|user| user["user_name"] == "erin")
+        .expect("erin, who has a finding and a planned action");
+    erin["user_name"] = "bob\u{1b}[2J\u{1b}[8m\r\u{202e}evil".into();
+    let path = dir.path().join("inventory.json");
+    std::fs::write(&path, inventory.to_string()).unwrap();
+    for command in [vec!["scan"], vec!["remediate"]] {
+        let mut args = command.clone();
+        args.extend(["--inventory", path.to_str().unwrap(), "--format", "table"]);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyaudit")).args(&args).output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(stdout.contains("bob\\u{1b}[2J\\u{1b}[8m\\r\\u{202e}evil"), "{command:?}: {stdout}");
+        assert!(
+            !stdout.contains('\u{1b}') && !stdout.contains('\r') && !stdout.contains('\u{202e}'),
+            "{command:?}"
+        );
+    }
+}

@@ -70,6 +70,11 @@ fn run_cells(run: &RunRow) -> Vec<String> {
     .into()
 }
 
+/// Table output goes to a terminal: what the history holds is shown, never obeyed.
+fn terminal(text: String) -> Vec<u8> {
+    crate::output::escape_controls(&text, true).into_bytes()
+}
+
 pub fn list(runs: &[RunRow], format: Format) -> Vec<u8> {
     match format {
         Format::Json => json(runs),
@@ -82,7 +87,7 @@ pub fn list(runs: &[RunRow], format: Format) -> Vec<u8> {
             for run in runs {
                 table.add_row(run_cells(run));
             }
-            format!("{table}\n").into_bytes()
+            terminal(format!("{table}\n"))
         }
     }
 }
@@ -225,7 +230,7 @@ pub fn diff(diff: &Diff, format: Format) -> Vec<u8> {
                 }
                 let _ = writeln!(out, "\n{table}");
             }
-            out.into_bytes()
+            terminal(out)
         }
     }
 }
@@ -324,7 +329,7 @@ pub fn trend(rows: &[TrendRow], format: Format) -> Vec<u8> {
                     },
                 ]);
             }
-            format!("{table}\n").into_bytes()
+            terminal(format!("{table}\n"))
         }
     }
 }

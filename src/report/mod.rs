@@ -58,7 +58,13 @@ impl Format {
 
     pub fn render(self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         match self {
-            Format::Table => table::render(report, out),
+            Format::Table => {
+                // The table is for a terminal: what the data holds is shown, never obeyed.
+                let mut text = Vec::new();
+                table::render(report, &mut text)?;
+                let text = String::from_utf8_lossy(&text);
+                out.write_all(crate::output::escape_controls(&text, true).as_bytes())
+            }
             Format::Csv => csv::render(report, out),
             Format::Json => json::render(report, out),
             Format::Sarif => sarif::render(report, out),

@@ -46,7 +46,8 @@ pub fn render_plan(
             };
             table.add_row(row(index, action, result, detail));
         }
-        writeln!(out, "{table}")?;
+        // User names come from reports and inventories: shown, never obeyed by the terminal.
+        writeln!(out, "{}", crate::output::escape_controls(&table.to_string(), true))?;
     }
     let deactivate = plan.actions.iter().filter(|a| a.action == Action::Deactivate).count();
     writeln!(
