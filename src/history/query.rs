@@ -112,10 +112,10 @@ impl Store {
     pub fn findings_of(&self, run_id: i64) -> Result<Vec<RunFinding>, HistoryError> {
         self.query("a run's findings", |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT f.finding_id, f.rule, rf.severity, f.account_id, f.user_name, f.key_ids, f.message,
-                        rf.suppressed, rf.suppression_reason
-                 FROM run_findings rf JOIN findings f USING (episode)
-                 WHERE rf.run_id = ?1 ORDER BY f.finding_id",
+                "SELECT f.finding_id, f.rule, fs.severity, f.account_id, f.user_name, f.key_ids, f.message,
+                        fs.suppressed, fs.suppression_reason
+                 FROM finding_states fs JOIN findings f USING (episode)
+                 WHERE fs.last_run >= ?1 AND fs.first_run <= ?1 ORDER BY f.finding_id",
             )?;
             let rows = stmt.query_map([run_id], |row| {
                 let key_ids: String = row.get(5)?;
@@ -332,9 +332,9 @@ impl Store {
             let mut stmt = conn.prepare(
                 "SELECT f.episode, f.finding_id, f.rule, f.severity, f.account_id, f.user_name, f.key_ids,
                         f.first_seen_at, f.last_seen_at, f.resolved_at,
-                        (SELECT rf.suppression_reason FROM run_findings rf JOIN runs r USING (run_id)
-                          WHERE rf.episode = f.episode AND r.collected_at < ?2
-                          ORDER BY rf.run_id DESC LIMIT 1),
+                        (SELECT fs.suppression_reason FROM finding_states fs JOIN runs r ON r.run_id = fs.first_run
+                          WHERE fs.episode = f.episode AND r.collected_at < ?2
+                          ORDER BY fs.first_run DESC LIMIT 1),
                         f.message
                  FROM findings f
                  WHERE f.first_seen_at < ?2 AND (f.resolved_at IS NULL OR f.resolved_at >= ?1)

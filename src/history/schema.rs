@@ -71,19 +71,28 @@ CREATE TABLE keys (
 );
 
 -- A key's state over consecutive runs of its account: seen with this state in every run of
--- the account from first_run to last_run. A key absent from a run leaves a gap.
+-- the account from first_run to last_run. A key absent from a run leaves a gap. Its last-use
+-- date is in key_last_used (it moves daily for a key in use; the rest rarely changes).
 CREATE TABLE key_states (
     key_ref            INTEGER NOT NULL REFERENCES keys (key_ref) ON DELETE CASCADE,
     first_run          INTEGER NOT NULL,
     last_run           INTEGER NOT NULL,
     status             TEXT NOT NULL,      -- Active | Inactive
     last_used_state    TEXT NOT NULL,      -- used | never | unknown
-    last_used          TEXT,
     last_used_service  TEXT,
     last_used_region   TEXT,
     PRIMARY KEY (key_ref, first_run)
 ) WITHOUT ROWID;
 CREATE INDEX key_states_by_last_run ON key_states (last_run, first_run);
+
+-- A key's last-use date, from the run that first saw that date: a row only when it changed.
+-- Its value in run R is the row with the largest run_id <= R.
+CREATE TABLE key_last_used (
+    key_ref    INTEGER NOT NULL REFERENCES keys (key_ref) ON DELETE CASCADE,
+    run_id     INTEGER NOT NULL,
+    last_used  TEXT NOT NULL,
+    PRIMARY KEY (key_ref, run_id)
+) WITHOUT ROWID;
 
 -- A finding's episode: from the run it was first seen in to the complete run that no
 -- longer had it (resolved_run), or still open (NULL). A finding that comes back after being
@@ -108,16 +117,18 @@ CREATE UNIQUE INDEX findings_open ON findings (finding_id) WHERE resolved_run IS
 CREATE INDEX findings_by_account ON findings (account_id, rule) WHERE resolved_run IS NULL;
 CREATE INDEX findings_by_resolved ON findings (resolved_run);
 
--- Which episodes each run saw, and how.
-CREATE TABLE run_findings (
-    run_id              INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+-- How an episode was seen, over consecutive runs of its account (like key_states): open in
+-- every run from first_run to last_run with this severity and suppression.
+CREATE TABLE finding_states (
     episode             INTEGER NOT NULL REFERENCES findings (episode) ON DELETE CASCADE,
+    first_run           INTEGER NOT NULL,
+    last_run            INTEGER NOT NULL,
     severity            TEXT NOT NULL,
     suppressed          INTEGER NOT NULL,
     suppression_reason  TEXT,
-    PRIMARY KEY (run_id, episode)
+    PRIMARY KEY (episode, first_run)
 ) WITHOUT ROWID;
-CREATE INDEX run_findings_by_episode ON run_findings (episode);
+CREATE INDEX finding_states_by_last_run ON finding_states (last_run, first_run);
 
 -- Open findings per run by rule and severity (for `history trend`).
 CREATE TABLE run_rule_counts (

@@ -87,20 +87,21 @@ fn an_unchanged_key_costs_one_row_and_a_run_that_missed_it_leaves_a_gap() {
     // alice's key is unchanged across 5 runs; bob's is used every day (a new state each run).
     for n in 0..5 {
         let users = vec![
-            ("alice", vec![key("AKIAALICE", KeyStatus::Active, -10, None)]),
+            ("alice", vec![key("AKIAALICE", KeyStatus::Active, -100, None)]),
             ("bob", vec![key("AKIABOB", KeyStatus::Active, -10, Some(n))]),
         ];
         record(&mut store, &inventory(n, users, 0), &settings);
     }
     let alice = "SELECT count(*) FROM key_states JOIN keys USING (key_ref) WHERE access_key_id = 'AKIAALICE'";
     assert_eq!(count(&store, alice), 1);
-    assert_eq!(
-        count(
-            &store,
-            "SELECT count(*) FROM key_states JOIN keys USING (key_ref) WHERE access_key_id = 'AKIABOB'"
-        ),
-        5
-    );
+    let bob = "SELECT count(*) FROM key_states JOIN keys USING (key_ref) WHERE access_key_id = 'AKIABOB'";
+    assert_eq!(count(&store, bob), 1, "a moving last-use date does not split the state");
+    let bob_used =
+        "SELECT count(*) FROM key_last_used JOIN keys USING (key_ref) WHERE access_key_id = 'AKIABOB'";
+    assert_eq!(count(&store, bob_used), 5, "one row per date it was last used at");
+    // alice's key-too-old and key-unused, open for five runs: one finding state each.
+    assert_eq!(count(&store, "SELECT count(*) FROM findings"), 2);
+    assert_eq!(count(&store, "SELECT count(*) FROM finding_states"), 2);
 
     // Run 6 did not see alice's key (bob's listing failed too, so it is incomplete); run 7 did.
     record(
@@ -186,8 +187,16 @@ fn a_run_that_fails_part_way_leaves_nothing_behind() {
     let settings = RuleSettings::default();
     let users = || vec![("carol", vec![key("AKIACAROL", KeyStatus::Active, -100, None)])];
     record(&mut store, &inventory(0, users(), 0), &settings);
-    let tables =
-        ["runs", "run_accounts", "keys", "key_states", "findings", "run_findings", "run_rule_counts"];
+    let tables = [
+        "runs",
+        "run_accounts",
+        "keys",
+        "key_states",
+        "key_last_used",
+        "findings",
+        "finding_states",
+        "run_rule_counts",
+    ];
     let counts = |store: &Store| -> Vec<i64> {
         tables.iter().map(|table| count(store, &format!("SELECT count(*) FROM {table}"))).collect()
     };
