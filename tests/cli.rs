@@ -342,3 +342,22 @@ fn control_characters_in_an_inventory_never_reach_the_terminal_raw() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn an_input_fifo_with_no_writer_is_refused_at_once_not_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(dir.path().join("inventory.json"))
+        .status()
+        .unwrap()
+        .success());
+    let output = keyaudit_within(
+        dir.path(),
+        None,
+        std::time::Duration::from_secs(10),
+        &["scan", "--inventory", "inventory.json"],
+    );
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("a pipe with no writer"), "{}", stderr(&output));
+}
