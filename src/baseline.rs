@@ -166,6 +166,8 @@ mod tests {
             key: None,
             suppression: None,
             baseline: None,
+            owner: None,
+            privileged_via: None,
         }
     }
 

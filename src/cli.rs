@@ -364,6 +364,10 @@ pub struct ScanArgs {
     /// No progress bar (it is only shown when stderr is a terminal anyway).
     #[arg(long, help_heading = "Connection")]
     pub no_progress: bool,
+    /// Do not read users' tags, groups and policies (GetAccountAuthorizationDetails): owners
+    /// and privilege are then not reported and `key-without-owner` does not run.
+    #[arg(long, help_heading = "Connection")]
+    pub no_details: bool,
 
     /// Evaluate as of this instant (RFC 3339, e.g. 2026-11-01T00:00:00Z); default: when the
     /// data was collected.
@@ -599,6 +603,7 @@ impl ScanArgs {
                 crawl: CrawlOptions {
                     concurrency: usize::from(self.concurrency),
                     last_used_source: self.last_used_source,
+                    details: !self.no_details,
                     // Counted from here, the start: the deadline bounds the whole scan.
                     deadline: self.deadline.map(|limit| tokio::time::Instant::now() + limit),
                 },

@@ -15,6 +15,10 @@
 //! inactive-key-kept = "high"    # a severity, or "allow" to turn the rule off
 //! [history]
 //! path = "keyaudit-history.db"  # record every scan (like --history; relative to the cwd)
+//! [owners]
+//! tag-keys = ["owner", "team"]  # the tags naming a user's owner, first match wins
+//! [privilege]
+//! escalate = true               # a privileged user's findings one severity level higher
 //! ```
 
 use std::fmt::Write as _;
@@ -68,6 +72,10 @@ pub struct ConfigFile {
     pub suppressions: Vec<Suppression>,
     /// `[history] path`: the scan history database.
     pub history: Option<PathBuf>,
+    /// `[owners] tag-keys`.
+    pub owner_tag_keys: Option<Vec<String>>,
+    /// `[privilege] escalate`.
+    pub escalate_privileged: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,11 +175,46 @@ impl ConfigFile {
                         }
                     }
                 }
-                ("thresholds" | "rules" | "remediate" | "history", other) => {
+                ("owners", toml::Value::Table(owners)) => {
+                    for (key, value) in owners {
+                        match (key.as_str(), value) {
+                            ("tag-keys", toml::Value::Array(items)) => {
+                                let keys: Option<Vec<String>> =
+                                    items.iter().map(|item| item.as_str().map(str::to_string)).collect();
+                                match keys {
+                                    Some(keys) if !keys.is_empty() && keys.iter().all(|k| !k.trim().is_empty()) => {
+                                        config.owner_tag_keys = Some(keys)
+                                    }
+                                    _ => problems.push(format!(
+                                        "owners.tag-keys: expected a non-empty list of tag keys (strings), found {value}"
+                                    )),
+                                }
+                            }
+                            ("tag-keys", other) => problems.push(format!(
+                                "owners.tag-keys: expected a list of tag keys, found {}",
+                                other.type_str()
+                            )),
+                            (key, _) => problems.push(format!("owners.{key}: unknown key (known: tag-keys)")),
+                        }
+                    }
+                }
+                ("privilege", toml::Value::Table(privilege)) => {
+                    for (key, value) in privilege {
+                        match (key.as_str(), value) {
+                            ("escalate", toml::Value::Boolean(on)) => config.escalate_privileged = Some(*on),
+                            ("escalate", other) => problems.push(format!(
+                                "privilege.escalate: expected true or false, found {}",
+                                other.type_str()
+                            )),
+                            (key, _) => problems.push(format!("privilege.{key}: unknown key (known: escalate)")),
+                        }
+                    }
+                }
+                ("thresholds" | "rules" | "remediate" | "history" | "owners" | "privilege", other) => {
                     problems.push(format!("{key}: expected a table, found {}", other.type_str()))
                 }
                 (key, _) => problems.push(format!(
-                    "{key}: unknown key (known: fail-on, thresholds, rules, remediate, suppress, history)"
+                    "{key}: unknown key (known: fail-on, thresholds, rules, remediate, suppress, history, owners, privilege)"
                 )),
             }
         }
@@ -196,6 +239,12 @@ impl ConfigFile {
         settings.suppressions.extend(self.suppressions.iter().cloned());
         if let Some(path) = &self.history {
             settings.history = Some(path.clone());
+        }
+        if let Some(keys) = &self.owner_tag_keys {
+            settings.rules.owner_tag_keys = keys.clone();
+        }
+        if let Some(on) = self.escalate_privileged {
+            settings.rules.escalate_privileged = on;
         }
         for &(rule, action) in &self.remediate {
             // Validated in `parse`, so this cannot fail.
@@ -299,6 +348,10 @@ pub fn dump(settings: &Settings) -> String {
         let action = settings.remediate.action(rule.rule_id);
         let _ = writeln!(out, "{} = \"{}\"", rule.id, action.map_or("none", |a| a.as_str()));
     }
+    let tag_keys: Vec<toml::Value> =
+        settings.rules.owner_tag_keys.iter().map(|key| toml::Value::String(key.clone())).collect();
+    let _ = writeln!(out, "\n[owners]\ntag-keys = {}", toml::Value::Array(tag_keys));
+    let _ = writeln!(out, "\n[privilege]\nescalate = {}", settings.rules.escalate_privileged);
     if let Some(path) = &settings.history {
         let _ = writeln!(out, "\n[history]\npath = {}", toml::Value::String(path.display().to_string()));
     }
@@ -392,6 +445,11 @@ mod tests {
             ("[history]\npath = 3", "history.path: expected a file path"),
             ("[history]\nfile = \"h.db\"", "history.file: unknown key (known: path)"),
             ("history = \"h.db\"", "history: expected a table"),
+            ("[owners]\ntag-keys = \"owner\"", "owners.tag-keys: expected a list of tag keys, found string"),
+            ("[owners]\ntag-keys = []", "owners.tag-keys: expected a non-empty list"),
+            ("[owners]\ntag-keys = [\"owner\", 3]", "owners.tag-keys: expected a non-empty list"),
+            ("[owners]\ntags = [\"owner\"]", "owners.tags: unknown key (known: tag-keys)"),
+            ("[privilege]\nescalate = \"yes\"", "privilege.escalate: expected true or false"),
             ("fail-on = ", "invalid TOML at line 1"),
         ];
         for (text, expected) in cases {
@@ -411,6 +469,8 @@ mod tests {
     fn dump_round_trips_through_the_parser() {
         let mut settings = Settings { fail_on: FailOn::Never, ..Settings::default() };
         settings.history = Some(PathBuf::from("audits/history.db"));
+        settings.rules.owner_tag_keys = vec!["email".into(), "owner".into()];
+        settings.rules.escalate_privileged = false;
         settings.rules.thresholds.unused_days = 12;
         settings.rules.levels.insert(RuleId::TwoActiveKeys, RuleLevel::Allow);
         settings.remediate.set(RuleId::KeyTooOld, Some(Action::Deactivate)).unwrap();
@@ -430,6 +490,8 @@ mod tests {
         assert_eq!(reread.rules.thresholds, settings.rules.thresholds);
         assert_eq!(reread.suppressions, settings.suppressions);
         assert_eq!(reread.history, settings.history);
+        assert_eq!(reread.rules.owner_tag_keys, settings.rules.owner_tag_keys);
+        assert_eq!(reread.rules.escalate_privileged, settings.rules.escalate_privileged);
 
         for rule in RULES {
             assert_eq!(reread.rules.level(rule.rule_id), settings.rules.level(rule.rule_id), "{}", rule.id);

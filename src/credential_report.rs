@@ -134,6 +134,7 @@ pub fn parse(text: &str, collected_at: DateTime<Utc>) -> Result<Inventory, Strin
             arn: arn.to_string(),
             created,
             keys,
+            details: None,
         });
     }
     let account_id = account_id.ok_or("the report has no rows")?;

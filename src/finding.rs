@@ -97,15 +97,17 @@ pub enum RuleId {
     InactiveKeyKept,
     TwoActiveKeys,
     RootAccessKey,
+    KeyWithoutOwner,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 5] = [
+    pub const ALL: [RuleId; 6] = [
         RuleId::KeyTooOld,
         RuleId::KeyUnused,
         RuleId::InactiveKeyKept,
         RuleId::TwoActiveKeys,
         RuleId::RootAccessKey,
+        RuleId::KeyWithoutOwner,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +117,7 @@ impl RuleId {
             RuleId::InactiveKeyKept => "inactive-key-kept",
             RuleId::TwoActiveKeys => "two-active-keys",
             RuleId::RootAccessKey => "root-access-key",
+            RuleId::KeyWithoutOwner => "key-without-owner",
         }
     }
 }
@@ -182,12 +185,21 @@ pub struct Finding {
     pub suppression: Option<SuppressionMark>,
     /// Set by `crate::baseline::compare` when the scan has a baseline.
     pub baseline: Option<BaselineState>,
+    /// The user's owner (`[owners] tag-keys`); `None` when it has none or it is unknown.
+    pub owner: Option<String>,
+    /// Why the user is privileged (empty: it is not); `None`: unknown (details not read).
+    pub privileged_via: Option<Vec<String>>,
 }
 
 impl Finding {
     /// Suppressed by a suppression in force: reported, but not counted by the gate.
     pub fn is_suppressed(&self) -> bool {
         self.suppression.as_ref().is_some_and(|mark| !mark.expired)
+    }
+
+    /// Known to be privileged.
+    pub fn is_privileged(&self) -> bool {
+        self.privileged_via.as_ref().is_some_and(|reasons| !reasons.is_empty())
     }
 
     pub fn id(&self) -> FindingId {

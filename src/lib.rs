@@ -17,6 +17,7 @@ pub mod keys;
 pub mod merge;
 pub mod model;
 pub mod output;
+pub mod privilege;
 pub mod remediate;
 pub mod report;
 pub mod rules;

@@ -100,6 +100,27 @@ pub struct User {
     pub arn: String,
     pub created: DateTime<Utc>,
     pub keys: Vec<AccessKey>,
+    /// Tags, groups and privilege (GetAccountAuthorizationDetails). `None`: not read
+    /// (`--no-details`, a credential report) or could not be read (see `errors`): the owner
+    /// and privilege are unknown, never "none".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<UserDetails>,
+}
+
+/// What a user's details say about who owns it and what it can do.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDetails {
+    /// The user's tags, exactly as IAM has them.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// The groups the user is in.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Why the user is privileged (`AdministratorAccess via group admins`); empty when it
+    /// is not. See `crate::privilege`.
+    #[serde(default)]
+    pub privileged_via: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

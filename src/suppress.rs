@@ -179,6 +179,8 @@ mod tests {
             key: None,
             suppression: None,
             baseline: None,
+            owner: None,
+            privileged_via: None,
         }
     }
 

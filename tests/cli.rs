@@ -83,7 +83,17 @@ fn rules_lists_every_rule_with_its_defaults() {
     assert_exit(&output, 0);
     let rules: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     let ids: Vec<&str> = rules.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["key-too-old", "key-unused", "inactive-key-kept", "two-active-keys", "root-access-key"]);
+    assert_eq!(
+        ids,
+        [
+            "key-too-old",
+            "key-unused",
+            "inactive-key-kept",
+            "two-active-keys",
+            "root-access-key",
+            "key-without-owner"
+        ]
+    );
     assert_eq!(rules[1]["threshold"], "unused-days");
     assert_eq!(rules[1]["threshold_default"], 45);
 

@@ -66,7 +66,7 @@ fn scan(moto: &Moto, dir: &Path, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn diff_shows_exactly_the_key_changes_made_through_iam_and_the_findings_they_moved() {
-    let moto = Moto::start(&scenario());
+    let moto = Moto::start(&owned(scenario()));
     let dir = temp_dir();
     let dir = dir.path();
     let first = scan(&moto, dir, &[]);
@@ -163,7 +163,7 @@ fn diff_shows_exactly_the_key_changes_made_through_iam_and_the_findings_they_mov
 
 #[test]
 fn an_incomplete_scan_resolves_nothing_and_is_never_a_baseline() {
-    let moto = Moto::start(&scenario());
+    let moto = Moto::start(&owned(scenario()));
     let dir = temp_dir();
     let dir = dir.path();
     assert_exit(&scan(&moto, dir, &[]), 1);
@@ -246,7 +246,7 @@ fn two_scans_writing_at_once_both_land() {
     let runs = json_of(&list);
     let ids: Vec<i64> = runs.as_array().unwrap().iter().map(|r| r["run_id"].as_i64().unwrap()).collect();
     assert_eq!(ids, vec![1, 2]);
-    assert!(runs.as_array().unwrap().iter().all(|r| r["findings"] == 10));
+    assert!(runs.as_array().unwrap().iter().all(|r| r["findings"] == 11));
 
     // Another writer holds the lock: the scan waits for it (busy timeout), then lands.
     let mut holder = rusqlite::Connection::open(dir.join("h.db")).unwrap();

@@ -14,7 +14,7 @@ const AS_OF: &str = "2026-11-01T00:00:00Z";
 fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
-        Moto::start(&json!({
+        Moto::start(&owned(json!({
             "users": [{"name": "admin", "keys": [
                 {"alias": "mgmt-old", "created": "2025-01-01T00:00:00Z", "last_used": "2026-10-30T00:00:00Z", "service": "sts", "region": "us-east-1"}]}],
             "members": [
@@ -25,7 +25,7 @@ fn moto() -> &'static Moto {
                     {"name": "prod-batch", "keys": [
                         {"alias": "prod-inactive", "status": "Inactive", "created": "2026-01-01T00:00:00Z", "last_used": "2026-03-01T00:00:00Z", "service": "s3", "region": "us-east-1"}]}]}
             ]
-        }))
+        })))
     })
 }
 

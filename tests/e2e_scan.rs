@@ -35,7 +35,7 @@ fn scenario() -> Value {
 
 fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| Moto::start(&scenario()))
+    MOTO.get_or_init(|| Moto::start(&owned(scenario())))
 }
 
 fn json_stdout(output: &std::process::Output) -> Value {
@@ -406,7 +406,14 @@ fn sarif_output_validates_and_fingerprints_are_stable_across_runs() {
         .collect();
     assert_eq!(
         rule_ids,
-        ["key-too-old", "key-unused", "inactive-key-kept", "two-active-keys", "root-access-key"]
+        [
+            "key-too-old",
+            "key-unused",
+            "inactive-key-kept",
+            "two-active-keys",
+            "root-access-key",
+            "key-without-owner"
+        ]
     );
     let results = run["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);

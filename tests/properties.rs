@@ -44,8 +44,9 @@ fn key() -> impl Strategy<Value = AccessKey> {
 }
 
 fn user() -> impl Strategy<Value = User> {
-    (text(), text(), text(), instant(), vec(key(), 0..3))
-        .prop_map(|(user_name, path, arn, created, keys)| User { user_name, path, arn, created, keys })
+    (text(), text(), text(), instant(), vec(key(), 0..3)).prop_map(|(user_name, path, arn, created, keys)| {
+        User { user_name, path, arn, created, keys, details: None }
+    })
 }
 
 fn scan_error() -> impl Strategy<Value = ScanError> {
@@ -119,6 +120,7 @@ proptest! {
                     created,
                     last_used: LastUsed::Never,
                 }],
+                details: None,
             })
             .collect();
         let inventory = Inventory {

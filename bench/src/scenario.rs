@@ -144,8 +144,9 @@ impl Scenario {
     }
 
     /// The IAM calls a complete scan of one account needs, none retried: the ListUsers
-    /// pages, one ListAccessKeys per user, one GetAccessKeyLastUsed per key and one
-    /// GetAccountSummary (root keys).
+    /// pages, one ListAccessKeys per user, one GetAccessKeyLastUsed per key, one
+    /// GetAccountSummary (root keys), and the GetAccountAuthorizationDetails pages (1,000
+    /// users each) unless `--no-details`.
     ///
     /// With `--last-used-source credential-report`, GenerateCredentialReport and
     /// GetCredentialReport replace the GetAccessKeyLastUsed calls.
@@ -153,7 +154,12 @@ impl Scenario {
         let users = self.users as u64;
         let keys = sim::total_keys(self.users, &self.keys_per_user) as u64;
         let last_used = if self.uses_credential_report() { 2 } else { keys };
-        users.div_ceil(LIST_USERS_PAGE).max(1) + users + last_used + 1
+        let details = if self.extra_args.iter().any(|arg| arg == "--no-details") {
+            0
+        } else {
+            users.div_ceil(LIST_USERS_PAGE).max(1)
+        };
+        users.div_ceil(LIST_USERS_PAGE).max(1) + users + last_used + 1 + details
     }
 
     /// Every call of a complete scan, none retried: each account's IAM calls, the caller's
@@ -260,19 +266,19 @@ mod tests {
         let all = full();
         let latency = &all[0];
         assert_eq!(latency.keys(), 7500);
-        assert_eq!(latency.calls_needed(), 5 + 5000 + 7500 + 2);
+        assert_eq!(latency.calls_needed(), 5 + 5000 + 7500 + 2 + 5);
         let bounds = latency.bounds();
-        assert!((bounds.bound() - 12_507.0 * 0.05 / 16.0).abs() < 1e-9);
+        assert!((bounds.bound() - 12_512.0 * 0.05 / 16.0).abs() < 1e-9);
         assert_eq!(bounds.binding(), "latency");
 
         let rate = &all[2];
         let bounds = rate.bounds();
-        assert!((bounds.bound() - (12_506.0 - 20.0) / 100.0).abs() < 1e-9);
+        assert!((bounds.bound() - (12_511.0 - 20.0) / 100.0).abs() < 1e-9);
         assert_eq!(bounds.binding(), "rate");
 
         let report = &all[3];
         assert!(report.uses_credential_report());
-        assert_eq!(report.calls_needed(), 5 + 5000 + 2 + 2);
+        assert_eq!(report.calls_needed(), 5 + 5000 + 2 + 2 + 5);
     }
 
     #[test]

@@ -184,6 +184,7 @@ pub fn total_keys(users: usize, pattern: &[usize]) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     ListUsers,
+    GetAccountAuthorizationDetails,
     ListAccessKeys,
     GetAccessKeyLastUsed,
     GetAccountSummary,
@@ -195,9 +196,10 @@ pub enum Action {
 }
 
 impl Action {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     pub const ALL: [Action; Action::COUNT] = [
         Action::ListUsers,
+        Action::GetAccountAuthorizationDetails,
         Action::ListAccessKeys,
         Action::GetAccessKeyLastUsed,
         Action::GetAccountSummary,
@@ -211,6 +213,7 @@ impl Action {
     fn from_name(name: &str) -> Action {
         match name {
             "ListUsers" => Action::ListUsers,
+            "GetAccountAuthorizationDetails" => Action::GetAccountAuthorizationDetails,
             "ListAccessKeys" => Action::ListAccessKeys,
             "GetAccessKeyLastUsed" => Action::GetAccessKeyLastUsed,
             "GetAccountSummary" => Action::GetAccountSummary,
@@ -225,6 +228,7 @@ impl Action {
     pub fn name(self) -> &'static str {
         match self {
             Action::ListUsers => "ListUsers",
+            Action::GetAccountAuthorizationDetails => "GetAccountAuthorizationDetails",
             Action::ListAccessKeys => "ListAccessKeys",
             Action::GetAccessKeyLastUsed => "GetAccessKeyLastUsed",
             Action::GetAccountSummary => "GetAccountSummary",
@@ -662,6 +666,9 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
     let account_id = state.account_ids[account].as_str();
     let result = match action {
         Action::ListUsers => list_users(state, account_id, &form, &request_id),
+        Action::GetAccountAuthorizationDetails => {
+            authorization_details(state, account_id, &form, &request_id)
+        }
         Action::ListAccessKeys => list_access_keys(state, account_id, &form, &request_id),
         Action::GetAccessKeyLastUsed => get_access_key_last_used(state, &form, &request_id),
         Action::GetAccountSummary => Ok(get_account_summary(state, &request_id)),
@@ -704,6 +711,67 @@ fn validation(message: impl Into<String>) -> Fault {
 
 fn no_such_entity(message: String) -> Fault {
     Fault { status: StatusCode::NOT_FOUND, code: "NoSuchEntity", message }
+}
+
+/// GetAccountAuthorizationDetails: the users (no groups or policies here), paginated like
+/// ListUsers; nine users in ten carry an `owner` tag.
+fn authorization_details(
+    state: &State,
+    account_id: &str,
+    form: &HashMap<String, String>,
+    request_id: &str,
+) -> Result<String, Fault> {
+    let max_items = match form.get("MaxItems") {
+        None => DEFAULT_MAX_ITEMS,
+        Some(v) => {
+            v.parse::<usize>().ok().filter(|n| (1..=MAX_MAX_ITEMS).contains(n)).ok_or_else(|| {
+                validation(format!("Value '{v}' at 'maxItems' failed to satisfy constraint"))
+            })?
+        }
+    };
+    let start = match form.get("Marker") {
+        None => 0,
+        Some(marker) => marker
+            .strip_prefix("d")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n <= state.users.len())
+            .ok_or_else(|| validation("Invalid Marker."))?,
+    };
+    let end = (start + max_items).min(state.users.len());
+    let mut xml = String::with_capacity(256 + (end - start) * 400);
+    let _ = write!(
+        xml,
+        r#"<GetAccountAuthorizationDetailsResponse xmlns="{IAM_NS}"><GetAccountAuthorizationDetailsResult><UserDetailList>"#
+    );
+    for (index, user) in state.users[start..end].iter().enumerate() {
+        let name = escape(&user.name);
+        let tags = if (start + index) % 10 == 9 {
+            String::from("<Tags/>")
+        } else {
+            format!(
+                "<Tags><member><Key>owner</Key><Value>team-{}</Value></member></Tags>",
+                (start + index) % 20
+            )
+        };
+        let _ = write!(
+            xml,
+            "<member><Path>/</Path><UserName>{name}</UserName><UserId>{}</UserId>\
+             <Arn>arn:aws:iam::{account_id}:user/{name}</Arn><CreateDate>{}</CreateDate>\
+             <GroupList/><AttachedManagedPolicies/><UserPolicyList/>{tags}</member>",
+            user.id, user.created
+        );
+    }
+    xml.push_str("</UserDetailList><GroupDetailList/><RoleDetailList/><Policies/>");
+    if end < state.users.len() {
+        let _ = write!(xml, "<IsTruncated>true</IsTruncated><Marker>d{end}</Marker>");
+    } else {
+        xml.push_str("<IsTruncated>false</IsTruncated>");
+    }
+    let _ = write!(
+        xml,
+        "</GetAccountAuthorizationDetailsResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetAccountAuthorizationDetailsResponse>"
+    );
+    Ok(xml)
 }
 
 fn list_users(

@@ -7,6 +7,7 @@
 //! (`RetryConfig` on the client); this module writes no retry loop.
 
 mod client;
+mod details;
 mod errors;
 pub mod limiter;
 mod org;
@@ -41,6 +42,9 @@ pub struct CrawlOptions {
     /// The most IAM calls in flight at once for one account.
     pub concurrency: usize,
     pub last_used_source: LastUsedSource,
+    /// Read users' tags, groups and policies (GetAccountAuthorizationDetails); off with
+    /// `--no-details`.
+    pub details: bool,
     /// `--deadline`: calls not done by this instant are error rows (`DeadlineExceeded`).
     /// One instant for the whole scan, every account alike.
     pub deadline: Option<Instant>,
@@ -116,8 +120,16 @@ pub async fn crawl_account(
         Some(((users, error), next))
     });
 
-    let mut users = Vec::new();
-    {
+    // Details (tags, groups, policies) are read beside the listing, in a few large pages.
+    let details = async {
+        match options.details {
+            true => Some(details::account_details(iam, permits, account, deadline, expected).await),
+            false => None,
+        }
+    };
+    let listing = async {
+        let mut users = Vec::new();
+        let mut errors = Vec::new();
         let outcomes = pages
             .flat_map(|(users, error)| {
                 stream::iter(users.into_iter().map(Ok).chain(error.map(Err)).collect::<Vec<_>>())
@@ -140,6 +152,20 @@ pub async fn crawl_account(
             }
             errors.extend(user_errors);
         }
+        (users, errors)
+    };
+    // On the heap: both futures together overflowed a test thread's stack in debug builds.
+    let (details, (mut users, listing_errors)) = tokio::join!(Box::pin(details), Box::pin(listing));
+    errors.extend(listing_errors);
+    match details {
+        Some(Ok(mut details)) => {
+            // A user created after the details were read has none: unknown, not "no owner".
+            for user in &mut users {
+                user.details = details.remove(&user.user_name);
+            }
+        }
+        Some(Err(error)) => errors.push(error),
+        None => {}
     }
     users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
     // A listing that failed already says the scan is incomplete; counting it adds nothing.
@@ -304,6 +330,7 @@ async fn crawl_user(
         created: to_chrono(user.create_date()),
         user_name: user.user_name().to_string(),
         keys,
+        details: None,
     };
     (Some(user), errors)
 }

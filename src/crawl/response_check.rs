@@ -36,6 +36,7 @@ const REQUIRED: &[(&str, &[&str])] = &[
     ("GetAccountSummary", &["SummaryMap"]),
     ("GenerateCredentialReport", &["State"]),
     ("GetCredentialReport", &["Content", "GeneratedTime"]),
+    ("GetAccountAuthorizationDetails", &["IsTruncated"]),
 ];
 
 /// A successful answer that cannot be the whole answer.

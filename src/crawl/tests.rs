@@ -124,7 +124,7 @@ fn client(users: usize, rules: &[&Rule]) -> Client {
 }
 
 const OPTIONS: CrawlOptions =
-    CrawlOptions { concurrency: 4, last_used_source: LastUsedSource::Api, deadline: None };
+    CrawlOptions { concurrency: 4, last_used_source: LastUsedSource::Api, details: false, deadline: None };
 
 async fn crawl(client: &Client) -> (crate::model::Account, Vec<crate::model::ScanError>) {
     crawl_with(client, &OPTIONS).await

@@ -41,6 +41,7 @@ fn inventory(at: i64, users: Vec<(&str, Vec<AccessKey>)>, errors: usize) -> Inve
                     arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
                     created: day(-500),
                     keys,
+                    details: None,
                 })
                 .collect(),
         }],

@@ -77,6 +77,8 @@ impl RemediationSettings {
             RuleId::TwoActiveKeys => &[None],
             // Root keys are managed by signing in as root; IAM APIs cannot reach them.
             RuleId::RootAccessKey => &[None],
+            // A missing tag is fixed by tagging the user, never by taking its key away.
+            RuleId::KeyWithoutOwner => &[None],
         };
         if !allowed.contains(&action) {
             let names: Vec<&str> = allowed.iter().map(|a| a.map_or("none", Action::as_str)).collect();
@@ -279,6 +281,9 @@ mod tests {
             suppression_expires: None,
             suppression_expired: false,
             baseline_state: None,
+            owner: None,
+            privileged: None,
+            privileged_via: Vec::new(),
         }
     }
 

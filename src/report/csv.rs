@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use super::{format_date, Report};
 
-const HEADER: [&str; 20] = [
+const HEADER: [&str; 23] = [
     "account_id",
     "user_name",
     "access_key_id",
@@ -29,6 +29,9 @@ const HEADER: [&str; 20] = [
     "suppression_reason",
     "finding_id",
     "baseline_state",
+    "owner",
+    "privileged",
+    "privileged_via",
 ];
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -57,6 +60,9 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             text(f.suppression_reason.clone()),
             f.finding_id.clone(),
             text(f.baseline_state.map(|state| state.as_str().to_string())),
+            text(f.owner.clone()),
+            text(f.privileged.map(|p| p.to_string())),
+            f.privileged_via.join("; "),
         ])?;
     }
     for e in &report.errors {
@@ -67,6 +73,9 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "scan-error".to_string(),
             String::new(),
             format!("{} failed ({}): {}", e.operation, e.code, e.message),
+            String::new(),
+            String::new(),
+            String::new(),
             String::new(),
             String::new(),
             String::new(),

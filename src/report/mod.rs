@@ -237,6 +237,15 @@ pub struct FindingRow {
     /// Against `--baseline`: `new`, or `existing` when the baseline has it; null without one.
     #[serde(default)]
     pub baseline_state: Option<BaselineState>,
+    /// The user's owner (`[owners] tag-keys`); null when it has none or it is unknown.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Whether the user is privileged; null when unknown (details not read).
+    #[serde(default)]
+    pub privileged: Option<bool>,
+    /// Why it is privileged (`AdministratorAccess via group admins`).
+    #[serde(default)]
+    pub privileged_via: Vec<String>,
 }
 
 impl KeyRow {
@@ -316,6 +325,9 @@ impl Report {
                     suppression_expires: finding.suppression.as_ref().and_then(|mark| mark.expires),
                     suppression_expired: finding.suppression.as_ref().is_some_and(|mark| mark.expired),
                     baseline_state: finding.baseline,
+                    owner: finding.owner.clone(),
+                    privileged: finding.privileged_via.as_ref().map(|reasons| !reasons.is_empty()),
+                    privileged_via: finding.privileged_via.clone().unwrap_or_default(),
                 }
             })
             .collect();

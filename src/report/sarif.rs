@@ -97,6 +97,9 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     "user_name": f.user_name,
                     "access_key_id": f.access_key_id,
                     "key_ids": f.key_ids,
+                    "owner": f.owner,
+                    "privileged": f.privileged,
+                    "privileged_via": f.privileged_via,
                     "security-severity": security_severity(f.severity),
                 },
             });

@@ -7,6 +7,7 @@
 mod inactive_key_kept;
 mod key_too_old;
 mod key_unused;
+mod key_without_owner;
 mod root_access_key;
 mod two_active_keys;
 
@@ -118,11 +119,36 @@ impl FromStr for RuleLevel {
 }
 
 /// Everything the engine needs besides the inventory and the instant.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSettings {
     pub thresholds: Thresholds,
     /// Overrides of a rule's default severity, or `Allow` to turn it off.
     pub levels: BTreeMap<RuleId, RuleLevel>,
+    /// `[owners] tag-keys`: the tags that name a user's owner, first match wins.
+    pub owner_tag_keys: Vec<String>,
+    /// `[privilege] escalate`: a privileged user's findings are one severity level higher.
+    pub escalate_privileged: bool,
+}
+
+/// The owner tags when the config names none.
+pub const DEFAULT_OWNER_TAG_KEYS: [&str; 2] = ["owner", "team"];
+
+impl Default for RuleSettings {
+    fn default() -> Self {
+        RuleSettings {
+            thresholds: Thresholds::default(),
+            levels: BTreeMap::new(),
+            owner_tag_keys: DEFAULT_OWNER_TAG_KEYS.map(String::from).into(),
+            escalate_privileged: true,
+        }
+    }
+}
+
+/// A user's owner: the value of the first of `tag_keys` it carries (not empty). `None` also
+/// when its details are unknown; see [`crate::model::User::details`].
+pub fn owner_of<'a>(user: &'a User, tag_keys: &[String]) -> Option<&'a str> {
+    let tags = &user.details.as_ref()?.tags;
+    tag_keys.iter().find_map(|key| tags.get(key).map(String::as_str).filter(|value| !value.is_empty()))
 }
 
 impl RuleSettings {
@@ -160,12 +186,15 @@ pub static RULES: &[Rule] = &[
     inactive_key_kept::RULE,
     two_active_keys::RULE,
     root_access_key::RULE,
+    key_without_owner::RULE,
 ];
 
 /// What a check sees besides the user.
 pub struct Context {
     pub as_of: DateTime<Utc>,
     pub thresholds: Thresholds,
+    /// `[owners] tag-keys`: the tags that name a user's owner, first match wins.
+    pub owner_tag_keys: Vec<String>,
 }
 
 impl Context {
@@ -199,10 +228,14 @@ pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to - from).num_days()
 }
 
-/// Evaluates every enabled rule on every user. The result is grouped by account, most severe
-/// first within one, then by user, key and rule, so reports are stable from run to run.
+/// Evaluates every enabled rule on every user. Findings of a privileged user are raised one
+/// severity level (unless `escalate_privileged` is off; never `key-without-owner`, whose
+/// `info` must not start failing gates) and say why. The result is grouped by account, then
+/// in risk order: most severe first, then privileged users' first, then the oldest key
+/// first; then by user, key and rule, so reports are stable from run to run.
 pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<Utc>) -> Vec<Finding> {
-    let context = Context { as_of, thresholds: settings.thresholds };
+    let context =
+        Context { as_of, thresholds: settings.thresholds, owner_tag_keys: settings.owner_tag_keys.clone() };
     let mut findings = Vec::new();
     let mut hits = Vec::new();
     for rule in RULES {
@@ -210,43 +243,80 @@ pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<
             continue;
         };
         for account in &inventory.accounts {
-            let mut emit = |user_name: &str, hits: &mut Vec<Hit>| {
-                findings.extend(hits.drain(..).map(|hit| Finding {
-                    rule: rule.rule_id,
-                    severity,
-                    account_id: account.account_id.clone(),
-                    user_name: hit.subject.unwrap_or_else(|| user_name.to_string()),
-                    access_key_id: hit.key.as_ref().map(|key| key.access_key_id.clone()),
-                    key_ids: hit.key_ids,
-                    message: hit.message,
-                    key: hit.key,
-                    suppression: None,
-                    baseline: None,
+            let mut emit = |user: Option<&User>, user_name: &str, hits: &mut Vec<Hit>| {
+                let owner =
+                    user.and_then(|user| owner_of(user, &settings.owner_tag_keys)).map(str::to_string);
+                let privileged_via =
+                    user.and_then(|user| user.details.as_ref()).map(|d| d.privileged_via.clone());
+                findings.extend(hits.drain(..).map(|hit| {
+                    let mut finding = Finding {
+                        rule: rule.rule_id,
+                        severity,
+                        account_id: account.account_id.clone(),
+                        user_name: hit.subject.unwrap_or_else(|| user_name.to_string()),
+                        access_key_id: hit.key.as_ref().map(|key| key.access_key_id.clone()),
+                        key_ids: hit.key_ids,
+                        message: hit.message,
+                        key: hit.key,
+                        suppression: None,
+                        baseline: None,
+                        owner: owner.clone(),
+                        privileged_via: privileged_via.clone(),
+                    };
+                    escalate(&mut finding, settings);
+                    finding
                 }));
             };
             match rule.check {
                 Check::User(check) => {
                     for user in &account.users {
                         check(&context, user, &mut hits);
-                        emit(&user.user_name, &mut hits);
+                        emit(Some(user), &user.user_name, &mut hits);
                     }
                 }
                 Check::Account(check) => {
                     check(&context, account, &mut hits);
-                    emit(ROOT_USER, &mut hits);
+                    emit(None, ROOT_USER, &mut hits);
                 }
             }
         }
     }
+    let age = |finding: &Finding| finding.key.as_ref().map(|key| key.created);
     findings.sort_by(|a, b| {
         a.account_id
             .cmp(&b.account_id)
             .then_with(|| b.severity.cmp(&a.severity))
+            .then_with(|| b.is_privileged().cmp(&a.is_privileged()))
+            .then_with(|| age(a).cmp(&age(b)))
             .then_with(|| a.user_name.cmp(&b.user_name))
             .then_with(|| a.access_key_id.cmp(&b.access_key_id))
             .then_with(|| a.rule.cmp(&b.rule))
     });
     findings
+}
+
+/// One severity level up for a privileged user's finding, and the reason in its message.
+fn escalate(finding: &mut Finding, settings: &RuleSettings) {
+    let Some(reasons) = finding.privileged_via.as_ref().filter(|reasons| !reasons.is_empty()) else {
+        return;
+    };
+    let why = reasons.join(", ");
+    if !settings.escalate_privileged || finding.rule == RuleId::KeyWithoutOwner {
+        finding.message.push_str(&format!(" (user is privileged: {why})"));
+        return;
+    }
+    let from = finding.severity;
+    finding.severity = match from {
+        Severity::Info => Severity::Low,
+        Severity::Low => Severity::Medium,
+        Severity::Medium => Severity::High,
+        Severity::High | Severity::Critical => Severity::Critical,
+    };
+    if finding.severity != from {
+        finding.message.push_str(&format!(" (user is privileged: {why}; raised from {from})"));
+    } else {
+        finding.message.push_str(&format!(" (user is privileged: {why})"));
+    }
 }
 
 fn active_keys(user: &User) -> impl Iterator<Item = &AccessKey> {
@@ -282,12 +352,17 @@ pub(crate) mod test_support {
             arn: "arn:aws:iam::111122223333:user/alice".into(),
             created: days_ago(1000),
             keys,
+            details: None,
         }
     }
 
     /// The ids of the keys (or, for user-level hits, "user") that `rule` flags.
     pub fn flagged(rule: &Rule, user: &User) -> Vec<String> {
-        let context = Context { as_of: as_of(), thresholds: Thresholds::default() };
+        let context = Context {
+            as_of: as_of(),
+            thresholds: Thresholds::default(),
+            owner_tag_keys: DEFAULT_OWNER_TAG_KEYS.map(String::from).into(),
+        };
         let mut hits = Vec::new();
         match rule.check {
             Check::User(check) => check(&context, user, &mut hits),
@@ -319,6 +394,11 @@ mod tests {
             assert_eq!(rule.rule_id.as_str(), rule.id);
             assert_eq!(rule.id.parse::<RuleId>().unwrap(), rule.rule_id);
             assert!(!rule.summary.is_empty() && !rule.rationale.is_empty() && !rule.standards.is_empty());
+        }
+        // One row per id, in the registry and in the vocabulary alike.
+        assert_eq!(RULES.len(), RuleId::ALL.len());
+        for id in RuleId::ALL {
+            assert_eq!(id.rule().rule_id, id);
         }
     }
 
@@ -368,8 +448,9 @@ mod tests {
             got,
             vec![
                 (RuleId::KeyUnused, Severity::Critical, Some("AKIAOLDUNUSED")),
-                (RuleId::KeyTooOld, Severity::Medium, Some("AKIAFRESH")),
+                // Same severity: the older key first (risk order).
                 (RuleId::KeyTooOld, Severity::Medium, Some("AKIAOLDUNUSED")),
+                (RuleId::KeyTooOld, Severity::Medium, Some("AKIAFRESH")),
             ]
         );
         assert!(findings.iter().all(|f| f.account_id == "111122223333" && f.user_name == "alice"));

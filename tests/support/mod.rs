@@ -263,3 +263,22 @@ fn proxy_one(
     client.write_all(&forward(&response_head))?;
     client.write_all(&response_body)
 }
+
+/// `scenario` with an `owner` tag on every user that has no tags: the scenarios of tests that
+/// are not about owners, so `key-without-owner` (which a real account's untagged users
+/// raise) does not enter their expected findings.
+pub fn owned(mut scenario: Value) -> Value {
+    fn tag(users: &mut Value) {
+        for user in users.as_array_mut().into_iter().flatten() {
+            if user.get("tags").is_none() {
+                let owner = format!("{}-owner", user["name"].as_str().unwrap_or("user"));
+                user["tags"] = serde_json::json!({ "owner": owner });
+            }
+        }
+    }
+    tag(&mut scenario["users"]);
+    for member in scenario["members"].as_array_mut().into_iter().flatten() {
+        tag(&mut member["users"]);
+    }
+    scenario
+}

@@ -17,13 +17,19 @@ and serves until stdin is closed (the test process exiting closes it).
 
 Scenario: {"members": [{"name": "dev", "users": [...]}] (optional: an Organization with
   member accounts, reported as "accounts": {name: id}),
+  "managed_policies": true (optional: moto loads the AWS managed policies, e.g.
+  AdministratorAccess; slower to start),
+  "groups": [{"name": "admins", "managed": ["arn:aws:iam::aws:policy/AdministratorAccess"],
+              "inline": {"name": {policy document}}}] (optional, created before the users),
   "users": [{"name": "alice", "path": "/eng/", "created": "2024-01-01T00:00:00Z",
+  "tags": {"owner": "alice@example.com"}, "groups": ["admins"], "inline": {"name": {document}},
   "keys": [{"alias": "a1", "status": "Active", "created": "2026-01-01T00:00:00Z",
             "last_used": "2026-10-30T00:00:00Z" | null, "service": "s3", "region": "eu-west-1"}]}]}
 """
 
 import json
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -44,6 +50,8 @@ def main():
     with open(sys.argv[1], encoding="utf-8") as handle:
         scenario = json.load(handle)
 
+    if scenario.get("managed_policies"):
+        os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # read when the IAM backend starts
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log in test output
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -54,10 +62,21 @@ def main():
     seeder = dict(aws_access_key_id="AKIAFIXTURESEEDER000", aws_secret_access_key="fixture-seeder-secret")
     keys, secrets, secret_of, accounts = {}, [], {}, {"management": ACCOUNT_ID}
 
-    def seed(iam, account_id, users):
+    def seed(iam, account_id, users, groups=()):
         backend = iam_backends[account_id]["global"]
+        for group in groups:
+            iam.create_group(GroupName=group["name"])
+            for arn in group.get("managed", []):
+                iam.attach_group_policy(GroupName=group["name"], PolicyArn=arn)
+            for name, document in group.get("inline", {}).items():
+                iam.put_group_policy(GroupName=group["name"], PolicyName=name, PolicyDocument=json.dumps(document))
         for user in users:
-            iam.create_user(UserName=user["name"], Path=user.get("path", "/"))
+            tags = [{"Key": k, "Value": v} for k, v in user.get("tags", {}).items()]
+            iam.create_user(UserName=user["name"], Path=user.get("path", "/"), **({"Tags": tags} if tags else {}))
+            for group in user.get("groups", []):
+                iam.add_user_to_group(GroupName=group, UserName=user["name"])
+            for name, document in user.get("inline", {}).items():
+                iam.put_user_policy(UserName=user["name"], PolicyName=name, PolicyDocument=json.dumps(document))
             if "created" in user:
                 backend.users[user["name"]].create_date = naive_utc(user["created"])
             for spec in user.get("keys", []):
@@ -78,7 +97,7 @@ def main():
                         region=spec.get("region", "us-east-1"),
                     )
 
-    seed(boto3.client("iam", **session, **seeder), ACCOUNT_ID, scenario.get("users", []))
+    seed(boto3.client("iam", **session, **seeder), ACCOUNT_ID, scenario.get("users", []), scenario.get("groups", []))
 
     members = scenario.get("members", [])
     if members:

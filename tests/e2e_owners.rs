@@ -1,0 +1,153 @@
+//! End-to-end: owners and privileged users from GetAccountAuthorizationDetails, against moto
+//! (tags, groups, inline policies, and the AWS managed AdministratorAccess).
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+
+const AS_OF: &str = "2026-11-01T00:00:00Z";
+
+fn scenario() -> Value {
+    let old = |alias: &str| json!({"alias": alias, "created": "2026-01-01T00:00:00Z", "last_used": "2026-10-30T00:00:00Z", "service": "s3", "region": "eu-west-1"});
+    json!({
+        "managed_policies": true,
+        "groups": [
+            {"name": "admins", "managed": ["arn:aws:iam::aws:policy/AdministratorAccess"]},
+            {"name": "readers", "managed": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]}
+        ],
+        "users": [
+            {"name": "root-like", "tags": {"team": "platform"}, "groups": ["admins"], "keys": [old("admin-key")]},
+            {"name": "wildcard", "tags": {"owner": "ops@example.com"}, "keys": [old("wild-key")],
+             "inline": {"everything": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}},
+            {"name": "reporting", "tags": {"owner": "bi@example.com"}, "groups": ["readers"], "keys": [old("report-key")]},
+            {"name": "orphan", "tags": {"cost-center": "42"}, "keys": [old("orphan-key")]}
+        ]
+    })
+}
+
+fn findings(report: &Value) -> Vec<(String, String, String, Value, Value)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["user_name"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["owner"].clone(),
+                f["privileged"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn owners_come_from_tags_and_privileged_users_findings_are_raised_and_say_why() {
+    let moto = Moto::start(&scenario());
+    let dir = temp_dir();
+    let output = keyaudit(
+        dir.path(),
+        Some(&moto.endpoint),
+        &["scan", "--as-of", AS_OF, "--format", "json", "--no-progress", "--save-inventory", "inv.json"],
+    );
+    assert_exit(&output, 1);
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["complete"], true, "{report}");
+    let got = findings(&report);
+    // Risk order: high (raised) first, privileged first, then medium, then info.
+    assert_eq!(
+        got,
+        vec![
+            ("key-too-old".into(), "root-like".into(), "high".into(), json!("platform"), json!(true)),
+            ("key-too-old".into(), "wildcard".into(), "high".into(), json!("ops@example.com"), json!(true)),
+            ("key-too-old".into(), "orphan".into(), "medium".into(), Value::Null, json!(false)),
+            (
+                "key-too-old".into(),
+                "reporting".into(),
+                "medium".into(),
+                json!("bi@example.com"),
+                json!(false)
+            ),
+            ("key-without-owner".into(), "orphan".into(), "info".into(), Value::Null, json!(false)),
+        ]
+    );
+    let reasons: Vec<&Value> =
+        report["findings"].as_array().unwrap().iter().map(|f| &f["privileged_via"]).collect();
+    assert_eq!(reasons[0], &json!(["AdministratorAccess via group admins"]));
+    assert_eq!(reasons[1], &json!(["inline policy everything allows *:*"]));
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("user is privileged: AdministratorAccess via group admins; raised from medium"),
+        "{message}"
+    );
+
+    // The inventory keeps the tags, so a re-evaluation needs no AWS.
+    let inventory: Value = serde_json::from_str(&read(dir.path().join("inv.json"))).unwrap();
+    let users = inventory["accounts"][0]["users"].as_array().unwrap();
+    let orphan = users.iter().find(|u| u["user_name"] == "orphan").unwrap();
+    assert_eq!(orphan["details"]["tags"], json!({"cost-center": "42"}));
+
+    // --no-details: no details call, no owners, no key-without-owner, no escalation.
+    let plain = keyaudit(
+        dir.path(),
+        Some(&moto.endpoint),
+        &["scan", "--as-of", AS_OF, "--format", "json", "--no-progress", "--no-details"],
+    );
+    assert_exit(&plain, 1);
+    let plain: Value = serde_json::from_str(&stdout(&plain)).unwrap();
+    let got = findings(&plain);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got.iter().all(|(rule, _, severity, owner, privileged)| rule == "key-too-old"
+        && severity == "medium"
+        && owner.is_null()
+        && privileged.is_null()));
+
+    // A config that turns escalation off keeps medium and still says why.
+    std::fs::write(
+        dir.path().join("keyaudit.toml"),
+        "[privilege]\nescalate = false\n[owners]\ntag-keys = [\"cost-center\"]\n",
+    )
+    .unwrap();
+    let calm = keyaudit(
+        dir.path(),
+        Some(&moto.endpoint),
+        &["scan", "--as-of", AS_OF, "--format", "json", "--no-progress"],
+    );
+    let calm: Value = serde_json::from_str(&stdout(&calm)).unwrap();
+    let got = findings(&calm);
+    assert!(got.iter().filter(|f| f.0 == "key-too-old").all(|f| f.2 == "medium"), "{got:?}");
+    let orphan = got.iter().find(|f| f.1 == "orphan" && f.0 == "key-too-old").unwrap();
+    assert_eq!(orphan.3, json!("42"), "owner from the configured tag key");
+    assert_eq!(got.iter().filter(|f| f.0 == "key-without-owner").count(), 3, "{got:?}");
+}
+
+#[test]
+fn a_denied_details_call_is_an_error_row_and_exit_3_with_keys_still_reported() {
+    let moto = Moto::start(&scenario());
+    let dir = temp_dir();
+    let proxy = FailingProxy::start(&moto.endpoint, &["Action=GetAccountAuthorizationDetails"]);
+    let output = keyaudit(
+        dir.path(),
+        Some(&proxy.endpoint),
+        &["scan", "--as-of", AS_OF, "--format", "json", "--no-progress", "--max-attempts", "1"],
+    );
+    assert_exit(&output, 3);
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["keys"].as_array().unwrap().len(), 4, "keys are still reported");
+    let errors = report["errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["operation"] == "GetAccountAuthorizationDetails" && e["code"] == "AccessDenied"),
+        "{errors:?}"
+    );
+    // Owner and privilege unknown: null, and no key-without-owner guessed from nothing.
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["owner"].is_null() && f["privileged"].is_null()));
+    assert!(!report["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "key-without-owner"));
+}
