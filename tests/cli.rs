@@ -124,7 +124,8 @@ fn a_credential_report_evaluates_offline_with_slot_names() {
         ("key-too-old", "ci+deploy@example.com", "slot 1"),
         ("key-unused", "ci+deploy@example.com", "slot 1"),
         ("root-access-key", "<root_account>", "-"),
-        ("two-active-keys", "erin", "-"),
+        // The older key (slot 1, created 2026-08-10) is the one to deactivate.
+        ("two-active-keys", "erin", "slot 1"),
     ]
     .iter()
     .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))

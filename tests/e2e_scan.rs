@@ -64,7 +64,8 @@ fn expected_findings(moto: &Moto) -> BTreeSet<(String, String, String)> {
         ("key-too-old", "bob", moto.key("bob-old")),
         ("key-unused", "ci+deploy@example.com", moto.key("ci-never")),
         ("inactive-key-kept", "svc.backup=nightly,eu_1-a", moto.key("backup-inactive")),
-        ("two-active-keys", "erin", "-"),
+        // Named by its older key, the one to deactivate.
+        ("two-active-keys", "erin", moto.key("erin-1")),
     ]
     .into_iter()
     .map(|(rule, user, key)| (rule.to_string(), user.to_string(), key.to_string()))
@@ -105,6 +106,10 @@ fn scan_flags_exactly_the_expected_keys_and_lists_every_key_once() {
     let two_ids: BTreeSet<&str> =
         two["key_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(two_ids, BTreeSet::from([moto.key("erin-1"), moto.key("erin-2")]));
+    assert!(two["message"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("deactivate the older key {}", moto.key("erin-1"))));
 
     // every key exactly once, with its last use
     let keys = report["keys"].as_array().unwrap();

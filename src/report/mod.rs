@@ -208,7 +208,9 @@ pub struct FindingRow {
     pub severity: Severity,
     pub account_id: String,
     pub user_name: String,
-    /// Null only for a finding about a user; `key_ids` then lists the keys involved.
+    /// The key the finding names (for `two-active-keys` the older key, the one to
+    /// deactivate); null only when none can be named (`root-access-key`). `key_ids` lists
+    /// every key involved.
     pub access_key_id: Option<String>,
     pub key_ids: Vec<String>,
     pub message: String,
@@ -385,4 +387,92 @@ impl Report {
 /// Dates in tables and CSV: RFC 3339 in UTC, to the second.
 fn format_date(date: DateTime<Utc>) -> String {
     date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::FailOn;
+    use crate::model::{Account, User};
+    use crate::rules::{evaluate, RuleSettings};
+    use chrono::Duration;
+
+    fn as_of() -> DateTime<Utc> {
+        "2026-06-01T12:00:00Z".parse().unwrap()
+    }
+
+    /// One account, one user `alice` (path `/service/`) with the given keys.
+    pub(crate) fn inventory(keys: Vec<AccessKey>) -> Inventory {
+        Inventory {
+            schema_version: 1,
+            collected_at: as_of(),
+            accounts: vec![Account {
+                account_id: "111122223333".into(),
+                users: vec![User {
+                    user_name: "alice".into(),
+                    path: "/service/".into(),
+                    arn: "arn:aws:iam::111122223333:user/service/alice".into(),
+                    created: as_of() - Duration::days(1000),
+                    keys,
+                }],
+                root: None,
+                credential_report_generated_at: None,
+            }],
+            errors: vec![],
+            shard: None,
+        }
+    }
+
+    pub(crate) fn report_of(inventory: &Inventory) -> Report {
+        let findings = evaluate(inventory, &RuleSettings::default(), as_of());
+        let gate = Gate::new(&findings, FailOn::AtOrAbove(Severity::Low), inventory.is_complete());
+        Report::build(inventory, &findings, &gate, &[], as_of(), as_of())
+    }
+
+    pub(crate) fn rendered(format: Format, report: &Report) -> String {
+        let mut out = Vec::new();
+        format.render(report, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The reviewer's 90.5-day key: over the limit, so it shows 91 everywhere, never 90; and
+    /// its last use 45.5 days ago shows 46 (its 46th day idle), never 45.
+    #[test]
+    fn a_key_ninety_and_a_half_days_old_shows_91_in_every_format() {
+        let half = Duration::hours(12);
+        let key = AccessKey {
+            access_key_id: "AKIAHALF".into(),
+            status: KeyStatus::Active,
+            created: as_of() - Duration::days(90) - half,
+            last_used: LastUsed::At {
+                date: as_of() - Duration::days(45) - half,
+                service: None,
+                region: None,
+            },
+        };
+        let report = report_of(&inventory(vec![key]));
+        assert_eq!(report.keys[0].age_days, 91);
+        let rules: Vec<RuleId> = report.findings.iter().map(|f| f.rule).collect();
+        assert_eq!(rules, [RuleId::KeyTooOld, RuleId::KeyUnused]);
+        for f in &report.findings {
+            assert_eq!((f.key_age_days, f.days_since_last_use), (Some(91), Some(46)), "{f:?}");
+        }
+        assert_eq!(report.findings[0].message, "active key is 91 days old (limit 90 days); rotate it");
+        assert_eq!(
+            report.findings[1].message,
+            "active key last used 46 days ago (limit 45 days); deactivate it"
+        );
+
+        let csv = rendered(Format::Csv, &report);
+        let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        for row in reader.records() {
+            let row = row.unwrap();
+            assert_eq!((&row[column("key_age_days")], &row[column("days_since_last_use")]), ("91", "46"));
+        }
+        let table = rendered(Format::Table, &report);
+        assert!(table.contains("| 91d ") && table.contains("(46d ago)"), "{table}");
+        assert!(!table.contains("is 90 days") && !table.contains("90d"), "{table}");
+    }
 }

@@ -19,10 +19,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let mut table =
             new_table(["SEVERITY", "RULE", "ACCOUNT", "USER", "ACCESS KEY", "AGE", "LAST USED", "DETAIL"]);
         for f in counted {
-            let key = match &f.access_key_id {
-                Some(id) => id.clone(),
-                None => f.key_ids.join("\n"),
-            };
+            let key = key_cell(f);
             let last_used = match (f.last_used_state, f.last_used) {
                 (_, Some(date)) => {
                     format!("{} ({}d ago)", format_date(date), f.days_since_last_use.unwrap_or_default())
@@ -63,7 +60,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 f.rule.to_string(),
                 f.account_id.clone(),
                 f.user_name.clone(),
-                f.access_key_id.clone().unwrap_or_else(|| f.key_ids.join("\n")),
+                key_cell(f),
                 f.suppression_reason.clone().unwrap_or_default(),
                 f.suppression_expires.map(|d| d.to_string()).unwrap_or_else(|| "never".into()),
             ]);
@@ -187,6 +184,18 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The key a finding names, and on a labelled line below it the other keys it involves
+/// (two-active-keys names the older key, the one to deactivate).
+fn key_cell(f: &super::FindingRow) -> String {
+    let others: Vec<&str> =
+        f.key_ids.iter().map(String::as_str).filter(|id| Some(*id) != f.access_key_id.as_deref()).collect();
+    match (&f.access_key_id, others.is_empty()) {
+        (Some(id), true) => id.clone(),
+        (Some(id), false) => format!("{id}\nalso: {}", others.join(", ")),
+        (None, _) => f.key_ids.join("\n"),
+    }
 }
 
 pub(crate) fn new_table<const N: usize>(header: [&str; N]) -> Table {
