@@ -133,6 +133,18 @@ fn a_credential_report_evaluates_offline_with_slot_names() {
     expected.sort();
     assert_eq!(got, expected);
     assert_eq!(report["summary"]["users"], 5, "root is not a user");
+    // The data came from a credential report, generated at the latest when its file was
+    // written; a consistent report draws no warning.
+    assert_eq!(report["accounts"][0]["last_used_source"], "credential-report");
+    assert_eq!(report["accounts"][0]["root_access_key"], "present");
+    for row in report["keys"].as_array().unwrap().iter().chain(report["findings"].as_array().unwrap()) {
+        assert_eq!(row["last_used_source"], "credential-report", "{row}");
+        assert!(row["credential_report_generated_at"].is_string(), "{row}");
+    }
+    let alice = report["keys"].as_array().unwrap().iter().find(|k| k["user_name"] == "alice").unwrap();
+    assert_eq!(alice["user_arn"], "arn:aws:iam::123456789012:user/engineering/alice");
+    assert_eq!(alice["user_path"], "/engineering/");
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
     assert_eq!(report["findings"][0]["severity"], "critical");
 
     // Remediation cannot act on keys without ids, and says why.
@@ -145,6 +157,34 @@ fn a_credential_report_evaluates_offline_with_slot_names() {
     let plan: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(plan["plan"]["actions"], serde_json::json!([]));
     assert!(stdout(&output).contains("names no key id"));
+}
+
+/// A credential report cannot hold dates from after it was generated; its file's
+/// modification time is the latest it can have been. One warning line, and the scan goes on.
+#[test]
+fn a_credential_report_older_than_its_own_dates_is_warned_about_once() {
+    let dir = temp_dir();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/credential-report.csv");
+    let path = dir.path().join("report.csv");
+    std::fs::copy(&fixture, &path).unwrap();
+    // Before erin's two last uses of 2026-10-31T14:00 and 15:00.
+    let written: chrono::DateTime<chrono::Utc> = "2026-10-31T13:00:00Z".parse().unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(written.into()).unwrap();
+    let output =
+        keyaudit(dir.path(), None, &["scan", "--credential-report", "report.csv", "--format", "json"]);
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    let warnings: Vec<&str> = err.lines().filter(|line| line.starts_with("keyaudit: warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    for expected in [
+        "--credential-report report.csv: 2 date(s) in it are later than its file's modification time 2026-10-31T13:00:00Z",
+        "the latest: 2026-10-31T15:00:00Z in access_key_2_last_used_date of erin",
+    ] {
+        assert!(warnings[0].contains(expected), "{err}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["accounts"][0]["credential_report_generated_at"], "2026-10-31T13:00:00Z");
 }
 
 #[test]
