@@ -320,6 +320,25 @@ fn warn_if_incomplete(inventory: &Inventory) {
     }
 }
 
+/// `keyaudit completions SHELL`: the script on stdout.
+pub fn completions(shell: crate::cli::Shell) -> Result<ExitStatus, AppError> {
+    let mut out = Vec::new();
+    crate::generate::completions(shell, &mut out)
+        .map_err(|e| AppError::Runtime(format!("completions: {e}")))?;
+    write_stdout(&out)?;
+    Ok(ExitStatus::Clean)
+}
+
+/// `keyaudit man [SUBCOMMAND]`: a man page (roff) on stdout.
+pub fn man(subcommand: Option<&str>) -> Result<ExitStatus, AppError> {
+    let mut out = Vec::new();
+    crate::generate::man(subcommand, &mut out)
+        .map_err(|e| usage(format!("man: {e}")))?
+        .map_err(|e| AppError::Runtime(format!("man page: {e}")))?;
+    write_stdout(&out)?;
+    Ok(ExitStatus::Clean)
+}
+
 pub fn rules(args: RulesArgs) -> Result<ExitStatus, AppError> {
     let selected: Vec<_> = match &args.rule {
         Some(id) => {

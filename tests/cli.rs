@@ -383,3 +383,56 @@ fn control_characters_in_an_inventory_never_reach_the_terminal_raw() {
         );
     }
 }
+
+/// `--version` names the commit it was built from (`keyaudit 0.1.0 (a1b2c3d)`), or says it
+/// was built outside git; the fallback itself is unit-tested in `src/build_info.rs`.
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let dir = temp_dir();
+    let output = keyaudit(dir.path(), None, &["--version"]);
+    assert_exit(&output, 0);
+    let version = stdout(&output);
+    let label = version
+        .trim_end()
+        .strip_prefix(concat!("keyaudit ", env!("CARGO_PKG_VERSION"), " ("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").arg("-C").arg(manifest).args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let own = git(&["rev-parse", "--show-toplevel"])
+        .is_some_and(|top| std::fs::canonicalize(top).ok() == std::fs::canonicalize(manifest).ok());
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(head) if own && std::env::var_os("KEYAUDIT_GIT_COMMIT").is_none() => assert_eq!(label, head),
+        _ => assert!(
+            label == "not built from git" || label.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{version}"
+        ),
+    }
+}
+
+#[test]
+fn completions_and_man_pages_are_generated_for_every_subcommand() {
+    let dir = temp_dir();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let output = keyaudit(dir.path(), None, &["completions", shell]);
+        assert_exit(&output, 0);
+        let script = stdout(&output);
+        for name in ["scan", "rules", "remediate", "keys", "merge", "history", "completions", "man"] {
+            assert!(script.contains(name), "{shell} completions lack `{name}`");
+        }
+    }
+    let output = keyaudit(dir.path(), None, &["man"]);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).contains(".TH keyaudit 1") && stdout(&output).contains("keyaudit\\-history(1)"));
+    let output = keyaudit(dir.path(), None, &["man", "remediate"]);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).contains(".TH keyaudit-remediate 1"));
+    for bad in [&["completions", "tcsh"][..], &["man", "nope"][..]] {
+        let output = keyaudit(dir.path(), None, bad);
+        assert_exit(&output, 2);
+        assert_eq!(stderr(&output).trim_end().lines().count(), 1, "{}", stderr(&output));
+    }
+}
