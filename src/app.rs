@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::baseline::{Baseline, BaselineFinding};
@@ -213,7 +213,20 @@ fn load_inventory(plan: &ScanPlan) -> Result<Inventory, AppError> {
                 .and_then(|meta| meta.modified())
                 .map(chrono::DateTime::<Utc>::from)
                 .unwrap_or_else(|_| Utc::now());
-            crate::credential_report::parse(&text, collected_at).map_err(|e| usage(format!("{what}: {e}")))?
+            let mut inventory = crate::credential_report::parse(&text, collected_at)
+                .map_err(|e| usage(format!("{what}: {e}")))?;
+            // The report was generated at or before the file was written: that instant is
+            // the account's report time, so reports say where last use came from.
+            for account in &mut inventory.accounts {
+                account.credential_report_generated_at = Some(collected_at);
+            }
+            if let Some(later) = crate::credential_report::dates_after(&inventory, collected_at) {
+                eprintln!(
+                    "keyaudit: warning: {}",
+                    error_line(&impossible_report(&what, collected_at, &later))
+                );
+            }
+            inventory
         }
         Source::Live { crawl, accounts, progress } => {
             let runtime = runtime()?;
@@ -228,6 +241,23 @@ fn load_inventory(plan: &ScanPlan) -> Result<Inventory, AppError> {
         }
     };
     Ok(inventory)
+}
+
+/// The warning for a credential report holding dates after it was generated (at the latest
+/// when its file was last modified).
+fn impossible_report(
+    what: &str,
+    generated_by: DateTime<Utc>,
+    later: &crate::credential_report::LaterDates,
+) -> String {
+    format!(
+        "{what}: {} date(s) in it are later than its file's modification time {}, by which it was generated (the latest: {} in {} of {}); its ages and last uses cannot all be right",
+        later.count,
+        crate::history::timestamp(generated_by),
+        crate::history::timestamp(later.latest),
+        later.column,
+        later.user,
+    )
 }
 
 /// What a scan concluded from its inventory.
@@ -288,6 +318,25 @@ fn warn_if_incomplete(inventory: &Inventory) {
         let failure = format!("{} {}: {}", first.operation, first.code, first.message);
         eprintln!("keyaudit: first failure: {}", error_line(&failure));
     }
+}
+
+/// `keyaudit completions SHELL`: the script on stdout.
+pub fn completions(shell: crate::cli::Shell) -> Result<ExitStatus, AppError> {
+    let mut out = Vec::new();
+    crate::generate::completions(shell, &mut out)
+        .map_err(|e| AppError::Runtime(format!("completions: {e}")))?;
+    write_stdout(&out)?;
+    Ok(ExitStatus::Clean)
+}
+
+/// `keyaudit man [SUBCOMMAND]`: a man page (roff) on stdout.
+pub fn man(subcommand: Option<&str>) -> Result<ExitStatus, AppError> {
+    let mut out = Vec::new();
+    crate::generate::man(subcommand, &mut out)
+        .map_err(|e| usage(format!("man: {e}")))?
+        .map_err(|e| AppError::Runtime(format!("man page: {e}")))?;
+    write_stdout(&out)?;
+    Ok(ExitStatus::Clean)
 }
 
 pub fn rules(args: RulesArgs) -> Result<ExitStatus, AppError> {

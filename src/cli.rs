@@ -17,10 +17,14 @@ use crate::output::{self, Destination, Input, Mode};
 use crate::report::Format;
 use crate::rules::Threshold;
 
+/// `keyaudit --version`: the crate's version and the commit it was built from, or
+/// `not built from git` (decided by `build.rs`, see [`crate::build_info`]).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KEYAUDIT_BUILD_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "keyaudit",
-    version,
+    version = VERSION,
     about = "Audit AWS IAM user access keys: crawl, evaluate, report, gate."
 )]
 #[command(arg_required_else_help = true)]
@@ -46,6 +50,27 @@ pub enum Command {
     /// Read the scan history (`scan --history`): runs, diffs, trends, audit evidence, pruning.
     #[command(subcommand)]
     History(HistoryCommand),
+    /// Print a shell completion script (generated from these definitions) to stdout.
+    Completions {
+        /// The shell: bash, zsh, fish or powershell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print keyaudit's man page (roff, generated from these definitions) to stdout:
+    /// `keyaudit man > keyaudit.1`, `keyaudit man scan > keyaudit-scan.1`.
+    Man {
+        /// A subcommand's page (`keyaudit-SUBCOMMAND(1)`) instead of the main one.
+        subcommand: Option<String>,
+    },
+}
+
+/// The shells `keyaudit completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
 }
 
 /// Where the history is: `--history`, else `[history] path` in the config.

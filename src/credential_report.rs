@@ -148,6 +148,44 @@ pub fn parse(text: &str, collected_at: DateTime<Utc>) -> Result<Inventory, Strin
     })
 }
 
+/// Dates in a credential report later than when it was generated: impossible in a real
+/// report (a clock, an edit or a mix-up), so its ages and last uses cannot all be right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaterDates {
+    /// How many dates are later.
+    pub count: usize,
+    /// The latest of them, and where it is (`user`, column).
+    pub latest: DateTime<Utc>,
+    pub user: String,
+    pub column: String,
+}
+
+/// The dates of `inventory` (made by [`parse`]) later than `generated_at`, if any.
+pub fn dates_after(inventory: &Inventory, generated_at: DateTime<Utc>) -> Option<LaterDates> {
+    fn keys_of<'a>(user: &'a str, keys: &[AccessKey], dates: &mut Vec<(DateTime<Utc>, &'a str, String)>) {
+        for key in keys {
+            let slot = key.access_key_id.strip_prefix("slot ").unwrap_or(&key.access_key_id);
+            dates.push((key.created, user, format!("access_key_{slot}_last_rotated")));
+            if let Some(used) = key.last_used.date() {
+                dates.push((used, user, format!("access_key_{slot}_last_used_date")));
+            }
+        }
+    }
+    let mut dates: Vec<(DateTime<Utc>, &str, String)> = Vec::new();
+    for account in &inventory.accounts {
+        if let Some(root) = &account.root {
+            keys_of(ROOT_USER, &root.keys, &mut dates);
+        }
+        for user in &account.users {
+            dates.push((user.created, &user.user_name, "user_creation_time".to_string()));
+            keys_of(&user.user_name, &user.keys, &mut dates);
+        }
+    }
+    let later: Vec<_> = dates.into_iter().filter(|(date, _, _)| *date > generated_at).collect();
+    let (latest, user, column) = later.iter().max_by_key(|(date, _, _)| *date)?.clone();
+    Some(LaterDates { count: later.len(), latest, user: user.to_string(), column })
+}
+
 /// Rejoins a row whose user name or ARN held unquoted commas. Everything after the ARN is
 /// commas-free (dates, flags, regions, services), so the ARN is the fields from the first
 /// one starting with `arn:` up to where the fixed tail begins.
@@ -257,6 +295,44 @@ mod tests {
         assert!(parse(&format!("{HEADER}\nbob,arn:aws:iam::123456789012:user/bob,2025\n"), now())
             .unwrap_err()
             .contains("expected 22 fields, found 3"));
+    }
+
+    #[test]
+    fn dates_after_generation_are_found() {
+        let text = include_str!("../tests/fixtures/credential-report.csv");
+        let inventory = parse(text, now()).unwrap();
+        // The fixture's latest date is erin's slot 2 last use, 2026-10-31T15:00:00Z.
+        let cases = [
+            ("generated after every date", "2026-11-01T00:00:00Z", None),
+            ("generated at the latest date", "2026-10-31T15:00:00Z", None),
+            (
+                "generated before two last uses",
+                "2026-10-31T13:00:00Z",
+                Some((2, "2026-10-31T15:00:00Z", "erin", "access_key_2_last_used_date")),
+            ),
+        ];
+        for (name, generated, expected) in cases {
+            let got = dates_after(&inventory, generated.parse().unwrap());
+            let expected =
+                expected.map(|(count, latest, user, column): (usize, &str, &str, &str)| LaterDates {
+                    count,
+                    latest: latest.parse().unwrap(),
+                    user: user.into(),
+                    column: column.into(),
+                });
+            assert_eq!(got, expected, "{name}");
+        }
+        // The root row counts too (its slot 1 was last used 2026-06-01T09:00:00Z).
+        let early = dates_after(&inventory, "2026-01-01T00:00:00Z".parse().unwrap()).unwrap();
+        assert!(early.count > 5, "{early:?}");
+        let root_only = format!(
+            "{HEADER}\n<root_account>,arn:aws:iam::123456789012:root,2019-03-01T10:00:00+00:00,not_supported,N/A,not_supported,not_supported,true,true,2021-05-05T12:00:00+00:00,2030-06-01T09:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        );
+        let got = dates_after(&parse(&root_only, now()).unwrap(), now()).unwrap();
+        assert_eq!(
+            (got.user.as_str(), got.column.as_str()),
+            ("<root_account>", "access_key_1_last_used_date")
+        );
     }
 
     #[test]

@@ -174,7 +174,9 @@ pub struct Finding {
     pub severity: Severity,
     pub account_id: String,
     pub user_name: String,
-    /// `None` only for a finding about the user as a whole; `key_ids` then lists its keys.
+    /// The key the finding names (for `two-active-keys`, the older key: the one to
+    /// deactivate). `None` only when no key can be named (`root-access-key`); `key_ids` lists
+    /// every key involved.
     pub access_key_id: Option<String>,
     pub key_ids: Vec<String>,
     pub message: String,

@@ -5,12 +5,14 @@
 
 pub mod app;
 pub mod baseline;
+pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod crawl;
 pub mod credential_report;
 pub mod exit;
 pub mod finding;
+pub mod generate;
 pub mod history;
 pub mod input;
 pub mod keys;

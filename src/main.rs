@@ -31,6 +31,8 @@ fn main() -> ExitCode {
         Command::Remediate(args) => keyaudit::app::remediate(*args),
         Command::Merge(args) => args.into_plan().map_err(Into::into).and_then(keyaudit::app::scan),
         Command::History(command) => keyaudit::app::history(command),
+        Command::Completions { shell } => keyaudit::app::completions(shell),
+        Command::Man { subcommand } => keyaudit::app::man(subcommand.as_deref()),
     };
     match result {
         Ok(status) => status.into(),

@@ -134,7 +134,8 @@ fn a_credential_report_evaluates_offline_with_slot_names() {
         ("key-too-old", "ci+deploy@example.com", "slot 1"),
         ("key-unused", "ci+deploy@example.com", "slot 1"),
         ("root-access-key", "<root_account>", "-"),
-        ("two-active-keys", "erin", "-"),
+        // The older key (slot 1, created 2026-08-10) is the one to deactivate.
+        ("two-active-keys", "erin", "slot 1"),
     ]
     .iter()
     .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
@@ -142,6 +143,18 @@ fn a_credential_report_evaluates_offline_with_slot_names() {
     expected.sort();
     assert_eq!(got, expected);
     assert_eq!(report["summary"]["users"], 5, "root is not a user");
+    // The data came from a credential report, generated at the latest when its file was
+    // written; a consistent report draws no warning.
+    assert_eq!(report["accounts"][0]["last_used_source"], "credential-report");
+    assert_eq!(report["accounts"][0]["root_access_key"], "present");
+    for row in report["keys"].as_array().unwrap().iter().chain(report["findings"].as_array().unwrap()) {
+        assert_eq!(row["last_used_source"], "credential-report", "{row}");
+        assert!(row["credential_report_generated_at"].is_string(), "{row}");
+    }
+    let alice = report["keys"].as_array().unwrap().iter().find(|k| k["user_name"] == "alice").unwrap();
+    assert_eq!(alice["user_arn"], "arn:aws:iam::123456789012:user/engineering/alice");
+    assert_eq!(alice["user_path"], "/engineering/");
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
     assert_eq!(report["findings"][0]["severity"], "critical");
 
     // Remediation cannot act on keys without ids, and says why.
@@ -154,6 +167,34 @@ fn a_credential_report_evaluates_offline_with_slot_names() {
     let plan: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(plan["plan"]["actions"], serde_json::json!([]));
     assert!(stdout(&output).contains("names no key id"));
+}
+
+/// A credential report cannot hold dates from after it was generated; its file's
+/// modification time is the latest it can have been. One warning line, and the scan goes on.
+#[test]
+fn a_credential_report_older_than_its_own_dates_is_warned_about_once() {
+    let dir = temp_dir();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/credential-report.csv");
+    let path = dir.path().join("report.csv");
+    std::fs::copy(&fixture, &path).unwrap();
+    // Before erin's two last uses of 2026-10-31T14:00 and 15:00.
+    let written: chrono::DateTime<chrono::Utc> = "2026-10-31T13:00:00Z".parse().unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(written.into()).unwrap();
+    let output =
+        keyaudit(dir.path(), None, &["scan", "--credential-report", "report.csv", "--format", "json"]);
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    let warnings: Vec<&str> = err.lines().filter(|line| line.starts_with("keyaudit: warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    for expected in [
+        "--credential-report report.csv: 2 date(s) in it are later than its file's modification time 2026-10-31T13:00:00Z",
+        "the latest: 2026-10-31T15:00:00Z in access_key_2_last_used_date of erin",
+    ] {
+        assert!(warnings[0].contains(expected), "{err}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["accounts"][0]["credential_report_generated_at"], "2026-10-31T13:00:00Z");
 }
 
 #[test]
@@ -370,4 +411,57 @@ fn an_input_fifo_with_no_writer_is_refused_at_once_not_waited_for() {
     );
     assert_exit(&output, 2);
     assert!(stderr(&output).contains("a pipe with no writer"), "{}", stderr(&output));
+}
+
+/// `--version` names the commit it was built from (`keyaudit 0.1.0 (a1b2c3d)`), or says it
+/// was built outside git; the fallback itself is unit-tested in `src/build_info.rs`.
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let dir = temp_dir();
+    let output = keyaudit(dir.path(), None, &["--version"]);
+    assert_exit(&output, 0);
+    let version = stdout(&output);
+    let label = version
+        .trim_end()
+        .strip_prefix(concat!("keyaudit ", env!("CARGO_PKG_VERSION"), " ("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").arg("-C").arg(manifest).args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let own = git(&["rev-parse", "--show-toplevel"])
+        .is_some_and(|top| std::fs::canonicalize(top).ok() == std::fs::canonicalize(manifest).ok());
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(head) if own && std::env::var_os("KEYAUDIT_GIT_COMMIT").is_none() => assert_eq!(label, head),
+        _ => assert!(
+            label == "not built from git" || label.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{version}"
+        ),
+    }
+}
+
+#[test]
+fn completions_and_man_pages_are_generated_for_every_subcommand() {
+    let dir = temp_dir();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let output = keyaudit(dir.path(), None, &["completions", shell]);
+        assert_exit(&output, 0);
+        let script = stdout(&output);
+        for name in ["scan", "rules", "remediate", "keys", "merge", "history", "completions", "man"] {
+            assert!(script.contains(name), "{shell} completions lack `{name}`");
+        }
+    }
+    let output = keyaudit(dir.path(), None, &["man"]);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).contains(".TH keyaudit 1") && stdout(&output).contains("keyaudit\\-history(1)"));
+    let output = keyaudit(dir.path(), None, &["man", "remediate"]);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).contains(".TH keyaudit-remediate 1"));
+    for bad in [&["completions", "tcsh"][..], &["man", "nope"][..]] {
+        let output = keyaudit(dir.path(), None, bad);
+        assert_exit(&output, 2);
+        assert_eq!(stderr(&output).trim_end().lines().count(), 1, "{}", stderr(&output));
+    }
 }

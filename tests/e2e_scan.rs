@@ -64,7 +64,8 @@ fn expected_findings(moto: &Moto) -> BTreeSet<(String, String, String)> {
         ("key-too-old", "bob", moto.key("bob-old")),
         ("key-unused", "ci+deploy@example.com", moto.key("ci-never")),
         ("inactive-key-kept", "svc.backup=nightly,eu_1-a", moto.key("backup-inactive")),
-        ("two-active-keys", "erin", "-"),
+        // Named by its older key, the one to deactivate.
+        ("two-active-keys", "erin", moto.key("erin-1")),
     ]
     .into_iter()
     .map(|(rule, user, key)| (rule.to_string(), user.to_string(), key.to_string()))
@@ -105,6 +106,10 @@ fn scan_flags_exactly_the_expected_keys_and_lists_every_key_once() {
     let two_ids: BTreeSet<&str> =
         two["key_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(two_ids, BTreeSet::from([moto.key("erin-1"), moto.key("erin-2")]));
+    assert!(two["message"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("deactivate the older key {}", moto.key("erin-1"))));
 
     // every key exactly once, with its last use
     let keys = report["keys"].as_array().unwrap();
@@ -128,10 +133,27 @@ fn scan_flags_exactly_the_expected_keys_and_lists_every_key_once() {
     let header = csv.headers().unwrap().clone();
     let column =
         |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("column {name}"));
-    let rows: BTreeSet<(String, String, String)> = csv
-        .records()
+    let records: Vec<csv::StringRecord> = csv.records().map(|r| r.expect("csv row")).collect();
+    // The user's ARN and path in every format: JSON keys and findings, CSV, table.
+    let ci_arn = format!("arn:aws:iam::{}:user/service/ci+deploy@example.com", moto.account_id);
+    let ci_key = keys.iter().find(|k| k["access_key_id"] == moto.key("ci-never")).unwrap();
+    assert_eq!(
+        (ci_key["user_arn"].as_str(), ci_key["user_path"].as_str()),
+        (Some(ci_arn.as_str()), Some("/service/"))
+    );
+    let ci_finding =
+        report["findings"].as_array().unwrap().iter().find(|f| f["user_name"] == "ci+deploy@example.com");
+    assert_eq!(ci_finding.unwrap()["user_arn"], ci_arn.as_str());
+    let ci_row = records.iter().find(|r| &r[column("user_name")] == "ci+deploy@example.com").unwrap();
+    assert_eq!((&ci_row[column("user_arn")], &ci_row[column("user_path")]), (ci_arn.as_str(), "/service/"));
+    assert!(read(dir.path().join("r.txt")).contains(&ci_arn));
+    // Root was checked and has no key: said, with no finding.
+    assert_eq!(report["accounts"][0]["root_access_key"], "absent");
+    assert!(read(dir.path().join("r.txt"))
+        .contains(&format!("Root user of {}: no access key (checked).", moto.account_id)));
+    let rows: BTreeSet<(String, String, String)> = records
+        .iter()
         .map(|r| {
-            let r = r.expect("csv row");
             let key = r[column("access_key_id")].to_string();
             (
                 r[column("rule")].to_string(),
@@ -479,7 +501,11 @@ fn the_credential_report_fast_path_finds_the_same_and_says_where_last_use_came_f
     assert_eq!(report["accounts"][0]["last_used_source"], "credential-report");
     assert!(report["accounts"][0]["credential_report_generated_at"].is_string());
     let bob = report["findings"].as_array().unwrap().iter().find(|f| f["user_name"] == "bob").unwrap();
-    assert!(bob["last_used_source"].as_str().unwrap().starts_with("credential-report generated "), "{bob}");
+    assert_eq!(bob["last_used_source"], "credential-report", "{bob}");
+    assert_eq!(
+        bob["credential_report_generated_at"],
+        report["accounts"][0]["credential_report_generated_at"]
+    );
     let alice = report["keys"]
         .as_array()
         .unwrap()

@@ -188,8 +188,11 @@ pub fn plan(
             plan.not_planned.push(skip("no action configured for this rule"));
             continue;
         };
-        let (Some(key_id), Some(status), Some(state)) =
-            (&finding.access_key_id, finding.key_status, finding.last_used_state)
+        // A finding naming several keys (two-active-keys names the older of two) is about
+        // the user: which key goes is the owner's call, so it never leads to an action even
+        // if a rule's action were ever allowed for it.
+        let (Some(key_id), Some(status), Some(state), [_]) =
+            (&finding.access_key_id, finding.key_status, finding.last_used_state, &finding.key_ids[..])
         else {
             plan.not_planned.push(skip("the finding is not about one key"));
             continue;
@@ -276,6 +279,9 @@ mod tests {
             last_used_region: None,
             days_since_last_use: None,
             last_used_source: None,
+            credential_report_generated_at: None,
+            user_arn: None,
+            user_path: None,
             suppressed: false,
             suppression_reason: None,
             suppression_expires: None,
@@ -354,6 +360,24 @@ mod tests {
             expected_last_used_state: LastUsedState::Never,
             expected_last_used: None,
         }
+    }
+
+    /// two-active-keys names the older key (`access_key_id`, with its status and last use),
+    /// but it is a finding about the user: never an action, by default or forced.
+    #[test]
+    fn two_active_keys_naming_its_older_key_is_never_acted_on() {
+        let mut two = finding(RuleId::TwoActiveKeys, Some("OLD"), KeyStatus::Active);
+        two.key_ids = vec!["OLD".into(), "NEW".into()];
+        let planned =
+            plan(&[two.clone()], &RemediationSettings::default(), &Deactivations::default(), 30, now());
+        assert!(planned.actions.is_empty());
+        assert_eq!(planned.not_planned[0].why, "no action configured for this rule");
+        // Even a setting `set` refuses (built directly here) does not make it act.
+        let mut forced = RemediationSettings::default();
+        forced.actions.insert(RuleId::TwoActiveKeys, Some(Action::Deactivate));
+        let planned = plan(&[two], &forced, &Deactivations::default(), 30, now());
+        assert!(planned.actions.is_empty());
+        assert_eq!(planned.not_planned[0].why, "the finding is not about one key");
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::io::{self, Write};
 
 use super::{format_date, Report};
 
-const HEADER: [&str; 23] = [
+/// New columns go at the end, so readers that index columns keep working.
+const HEADER: [&str; 26] = [
     "account_id",
     "user_name",
     "access_key_id",
@@ -29,6 +30,9 @@ const HEADER: [&str; 23] = [
     "suppression_reason",
     "finding_id",
     "baseline_state",
+    "user_arn",
+    "user_path",
+    "credential_report_generated_at",
     "owner",
     "privileged",
     "privileged_via",
@@ -55,42 +59,27 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             text(f.last_used_service.clone()),
             text(f.last_used_region.clone()),
             text(f.days_since_last_use.map(|d| d.to_string())),
-            text(f.last_used_source.clone()),
+            text(f.last_used_source.map(|s| s.as_str().to_string())),
             f.suppressed.to_string(),
             text(f.suppression_reason.clone()),
             f.finding_id.clone(),
             text(f.baseline_state.map(|state| state.as_str().to_string())),
+            text(f.user_arn.clone()),
+            text(f.user_path.clone()),
+            text(f.credential_report_generated_at.map(format_date)),
             text(f.owner.clone()),
             text(f.privileged.map(|p| p.to_string())),
             f.privileged_via.join("; "),
         ])?;
     }
     for e in &report.errors {
-        writer.write_record([
-            text(e.account_id.clone()),
-            text(e.user_name.clone()),
-            text(e.access_key_id.clone()),
-            "scan-error".to_string(),
-            String::new(),
-            format!("{} failed ({}): {}", e.operation, e.code, e.message),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ])?;
+        let mut row: [String; HEADER.len()] = Default::default();
+        row[0] = text(e.account_id.clone());
+        row[1] = text(e.user_name.clone());
+        row[2] = text(e.access_key_id.clone());
+        row[3] = "scan-error".to_string();
+        row[5] = format!("{} failed ({}): {}", e.operation, e.code, e.message);
+        writer.write_record(row)?;
     }
     writer.flush()
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::exit::Gate;
 use crate::finding::{BaselineState, Finding, RuleId, Severity};
-use crate::model::{AccessKey, Inventory, KeyStatus, LastUsed, ScanError};
+use crate::model::{AccessKey, Account, Inventory, KeyStatus, LastUsed, Root, ScanError, User};
 use crate::rules::days_between;
 use crate::suppress::SuppressionStatus;
 
@@ -128,7 +128,7 @@ pub struct ResolvedRow {
 pub struct AccountSummary {
     pub account_id: String,
     /// `api` (GetAccessKeyLastUsed) or `credential-report`.
-    pub last_used_source: &'static str,
+    pub last_used_source: LastUseSource,
     /// When the credential report that supplied last-use data was generated.
     pub credential_report_generated_at: Option<DateTime<Utc>>,
     pub users: usize,
@@ -136,6 +136,72 @@ pub struct AccountSummary {
     pub active_keys: usize,
     pub findings: usize,
     pub errors: usize,
+    /// Whether the root user has an access key: `present`, `absent`, or `unknown` when it
+    /// could not be read. `absent` says root was checked and is clean.
+    pub root_access_key: RootAccessKey,
+}
+
+/// What is known about the root user's access keys (from [`crate::model::Account::root`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RootAccessKey {
+    Present,
+    Absent,
+    Unknown,
+}
+
+impl RootAccessKey {
+    pub fn of(root: Option<&Root>) -> RootAccessKey {
+        match root {
+            Some(root) if root.access_keys_present => RootAccessKey::Present,
+            Some(_) => RootAccessKey::Absent,
+            None => RootAccessKey::Unknown,
+        }
+    }
+}
+
+/// Where keys' last use came from: always one of two words (the credential report's time
+/// is its own field, `credential_report_generated_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LastUseSource {
+    /// GetAccessKeyLastUsed, per key.
+    Api,
+    /// An IAM credential report (`--last-used-source credential-report` or
+    /// `--credential-report FILE`).
+    CredentialReport,
+}
+
+impl LastUseSource {
+    pub fn of(account: &Account) -> LastUseSource {
+        match account.credential_report_generated_at {
+            Some(_) => LastUseSource::CredentialReport,
+            None => LastUseSource::Api,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LastUseSource::Api => "api",
+            LastUseSource::CredentialReport => "credential-report",
+        }
+    }
+}
+
+/// Reads reports of every version: before issue 13 a finding's source in credential-report
+/// mode was the text `credential-report generated <time>`.
+impl<'de> Deserialize<'de> for LastUseSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "api" => Ok(LastUseSource::Api),
+            "credential-report" => Ok(LastUseSource::CredentialReport),
+            old if old.starts_with("credential-report ") => Ok(LastUseSource::CredentialReport),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown last_used_source `{other}` (expected api or credential-report)"
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,6 +262,13 @@ pub struct KeyRow {
     pub last_used: Option<DateTime<Utc>>,
     pub last_used_service: Option<String>,
     pub last_used_region: Option<String>,
+    /// The user's ARN and path (null in `keys list`, which reads only the keys).
+    pub user_arn: Option<String>,
+    pub user_path: Option<String>,
+    /// `api` or `credential-report`.
+    pub last_used_source: LastUseSource,
+    /// With `last_used_source` `credential-report`: when that report was generated.
+    pub credential_report_generated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,7 +281,9 @@ pub struct FindingRow {
     pub severity: Severity,
     pub account_id: String,
     pub user_name: String,
-    /// Null only for a finding about a user; `key_ids` then lists the keys involved.
+    /// The key the finding names (for `two-active-keys` the older key, the one to
+    /// deactivate); null only when none can be named (`root-access-key`). `key_ids` lists
+    /// every key involved.
     pub access_key_id: Option<String>,
     pub key_ids: Vec<String>,
     pub message: String,
@@ -220,9 +295,19 @@ pub struct FindingRow {
     pub last_used_service: Option<String>,
     pub last_used_region: Option<String>,
     pub days_since_last_use: Option<i64>,
-    /// Where `last_used` came from: `api`, or `credential-report generated <time>`.
+    /// Where `last_used` came from: `api` or `credential-report` (the account's source; set
+    /// on every finding).
     #[serde(default)]
-    pub last_used_source: Option<String>,
+    pub last_used_source: Option<LastUseSource>,
+    /// With `last_used_source` `credential-report`: when that report was generated.
+    #[serde(default)]
+    pub credential_report_generated_at: Option<DateTime<Utc>>,
+    /// The user's ARN and path; null for the root user (`<root_account>`), which is not an
+    /// IAM user.
+    #[serde(default)]
+    pub user_arn: Option<String>,
+    #[serde(default)]
+    pub user_path: Option<String>,
     /// Under a suppression in force: reported, but not counted by the exit code.
     #[serde(default)]
     pub suppressed: bool,
@@ -249,6 +334,7 @@ pub struct FindingRow {
 }
 
 impl KeyRow {
+    /// A key as `keys list` sees it: from the API, with no user details.
     pub fn new(account_id: &str, user_name: &str, key: &AccessKey, as_of: DateTime<Utc>) -> KeyRow {
         let (service, region) = match &key.last_used {
             LastUsed::At { service, region, .. } => (service.clone(), region.clone()),
@@ -265,6 +351,21 @@ impl KeyRow {
             last_used: key.last_used.date(),
             last_used_service: service,
             last_used_region: region,
+            user_arn: None,
+            user_path: None,
+            last_used_source: LastUseSource::Api,
+            credential_report_generated_at: None,
+        }
+    }
+
+    /// A key of a scanned inventory: with its user's ARN and path and its account's source.
+    fn of(account: &Account, user: &User, key: &AccessKey, as_of: DateTime<Utc>) -> KeyRow {
+        KeyRow {
+            user_arn: Some(user.arn.clone()),
+            user_path: Some(user.path.clone()),
+            last_used_source: LastUseSource::of(account),
+            credential_report_generated_at: account.credential_report_generated_at,
+            ..KeyRow::new(&account.account_id, &user.user_name, key, as_of)
         }
     }
 }
@@ -278,10 +379,9 @@ impl Report {
         as_of: DateTime<Utc>,
         generated_at: DateTime<Utc>,
     ) -> Report {
-        let keys: Vec<KeyRow> = inventory
-            .keys()
-            .map(|(account, user, key)| KeyRow::new(&account.account_id, &user.user_name, key, as_of))
-            .collect();
+        let keys: Vec<KeyRow> =
+            inventory.keys().map(|(account, user, key)| KeyRow::of(account, user, key, as_of)).collect();
+        let account_of = |id: &str| inventory.accounts.iter().find(|a| a.account_id == id);
 
         let findings: Vec<FindingRow> = findings
             .iter()
@@ -292,6 +392,8 @@ impl Report {
                     Some(LastUsed::At { service, region, .. }) => (service.clone(), region.clone()),
                     _ => (None, None),
                 };
+                let account = account_of(&finding.account_id);
+                let user = account.and_then(|a| a.users.iter().find(|u| u.user_name == finding.user_name));
                 FindingRow {
                     finding_id: finding.id().to_string(),
                     rule: finding.rule,
@@ -309,17 +411,10 @@ impl Report {
                     last_used_service: service,
                     last_used_region: region,
                     days_since_last_use: last_used.map(|date| days_between(date, as_of)),
-                    last_used_source: key.map(|_| {
-                        let report = inventory
-                            .accounts
-                            .iter()
-                            .find(|a| a.account_id == finding.account_id)
-                            .and_then(|a| a.credential_report_generated_at);
-                        match report {
-                            Some(at) => format!("credential-report generated {}", format_date(at)),
-                            None => "api".to_string(),
-                        }
-                    }),
+                    last_used_source: account.map(LastUseSource::of),
+                    credential_report_generated_at: account.and_then(|a| a.credential_report_generated_at),
+                    user_arn: user.map(|u| u.arn.clone()),
+                    user_path: user.map(|u| u.path.clone()),
                     suppressed: finding.is_suppressed(),
                     suppression_reason: finding.suppression.as_ref().map(|mark| mark.reason.clone()),
                     suppression_expires: finding.suppression.as_ref().and_then(|mark| mark.expires),
@@ -337,11 +432,7 @@ impl Report {
             .iter()
             .map(|account| AccountSummary {
                 account_id: account.account_id.clone(),
-                last_used_source: if account.credential_report_generated_at.is_some() {
-                    "credential-report"
-                } else {
-                    "api"
-                },
+                last_used_source: LastUseSource::of(account),
                 credential_report_generated_at: account.credential_report_generated_at,
                 users: account.users.len(),
                 keys: account.users.iter().map(|user| user.keys.len()).sum(),
@@ -355,6 +446,7 @@ impl Report {
                     .iter()
                     .filter(|e| e.account_id.as_deref() == Some(account.account_id.as_str()))
                     .count(),
+                root_access_key: RootAccessKey::of(account.root.as_ref()),
             })
             .collect();
 
@@ -397,4 +489,221 @@ impl Report {
 /// Dates in tables and CSV: RFC 3339 in UTC, to the second.
 fn format_date(date: DateTime<Utc>) -> String {
     date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::FailOn;
+    use crate::rules::{evaluate, RuleSettings};
+    use chrono::Duration;
+
+    fn as_of() -> DateTime<Utc> {
+        "2026-06-01T12:00:00Z".parse().unwrap()
+    }
+
+    /// One account, one user `alice` (path `/service/`) with the given keys.
+    pub(crate) fn inventory(keys: Vec<AccessKey>) -> Inventory {
+        Inventory {
+            schema_version: 1,
+            collected_at: as_of(),
+            accounts: vec![Account {
+                account_id: "111122223333".into(),
+                users: vec![User {
+                    user_name: "alice".into(),
+                    path: "/service/".into(),
+                    arn: "arn:aws:iam::111122223333:user/service/alice".into(),
+                    created: as_of() - Duration::days(1000),
+                    keys,
+                    details: None,
+                }],
+                root: None,
+                credential_report_generated_at: None,
+            }],
+            errors: vec![],
+            shard: None,
+        }
+    }
+
+    pub(crate) fn report_of(inventory: &Inventory) -> Report {
+        let findings = evaluate(inventory, &RuleSettings::default(), as_of());
+        let gate = Gate::new(&findings, FailOn::AtOrAbove(Severity::Low), inventory.is_complete());
+        Report::build(inventory, &findings, &gate, &[], as_of(), as_of())
+    }
+
+    pub(crate) fn rendered(format: Format, report: &Report) -> String {
+        let mut out = Vec::new();
+        format.render(report, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The reviewer's 90.5-day key: over the limit, so it shows 91 everywhere, never 90; and
+    /// its last use 45.5 days ago shows 46 (its 46th day idle), never 45.
+    #[test]
+    fn a_key_ninety_and_a_half_days_old_shows_91_in_every_format() {
+        let half = Duration::hours(12);
+        let key = AccessKey {
+            access_key_id: "AKIAHALF".into(),
+            status: KeyStatus::Active,
+            created: as_of() - Duration::days(90) - half,
+            last_used: LastUsed::At {
+                date: as_of() - Duration::days(45) - half,
+                service: None,
+                region: None,
+            },
+        };
+        let report = report_of(&inventory(vec![key]));
+        assert_eq!(report.keys[0].age_days, 91);
+        let rules: Vec<RuleId> = report.findings.iter().map(|f| f.rule).collect();
+        assert_eq!(rules, [RuleId::KeyTooOld, RuleId::KeyUnused]);
+        for f in &report.findings {
+            assert_eq!((f.key_age_days, f.days_since_last_use), (Some(91), Some(46)), "{f:?}");
+        }
+        assert_eq!(report.findings[0].message, "active key is 91 days old (limit 90 days); rotate it");
+        assert_eq!(
+            report.findings[1].message,
+            "active key last used 46 days ago (limit 45 days); deactivate it"
+        );
+
+        let csv = rendered(Format::Csv, &report);
+        let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        for row in reader.records() {
+            let row = row.unwrap();
+            assert_eq!((&row[column("key_age_days")], &row[column("days_since_last_use")]), ("91", "46"));
+        }
+        let table = rendered(Format::Table, &report);
+        assert!(table.contains("| 91d ") && table.contains("(46d ago)"), "{table}");
+        assert!(!table.contains("is 90 days") && !table.contains("90d"), "{table}");
+    }
+
+    fn two_keys() -> Vec<AccessKey> {
+        let key = |id: &str, days: i64| AccessKey {
+            access_key_id: id.into(),
+            status: KeyStatus::Active,
+            created: as_of() - Duration::days(days),
+            last_used: LastUsed::Never,
+        };
+        vec![key("AKIANEW", 30), key("AKIAOLD", 200)]
+    }
+
+    #[test]
+    fn user_arn_and_path_are_on_every_key_and_finding_in_every_format() {
+        let report = report_of(&inventory(two_keys()));
+        let arn = "arn:aws:iam::111122223333:user/service/alice";
+        assert!(!report.findings.is_empty());
+        for key in &report.keys {
+            assert_eq!((key.user_arn.as_deref(), key.user_path.as_deref()), (Some(arn), Some("/service/")));
+        }
+        for f in &report.findings {
+            assert_eq!(
+                (f.user_arn.as_deref(), f.user_path.as_deref()),
+                (Some(arn), Some("/service/")),
+                "{f:?}"
+            );
+        }
+        let json: serde_json::Value = serde_json::from_str(&rendered(Format::Json, &report)).unwrap();
+        assert_eq!(json["keys"][0]["user_arn"], arn);
+        assert_eq!(json["findings"][0]["user_path"], "/service/");
+
+        let csv = rendered(Format::Csv, &report);
+        let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+        // New columns come after the ones readers already index.
+        assert_eq!(
+            header[19..23],
+            ["baseline_state", "user_arn", "user_path", "credential_report_generated_at"]
+        );
+        for row in reader.records() {
+            let row = row.unwrap();
+            assert_eq!((&row[20], &row[21]), (arn, "/service/"));
+        }
+        let table = rendered(Format::Table, &report);
+        assert!(
+            table.contains("| PATH ") && table.contains(arn) && table.contains("| /service/ "),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn two_active_keys_names_the_older_key_in_every_format() {
+        let report = report_of(&inventory(two_keys()));
+        let two = report.findings.iter().find(|f| f.rule == RuleId::TwoActiveKeys).unwrap();
+        assert_eq!(two.access_key_id.as_deref(), Some("AKIAOLD"));
+        assert_eq!(two.key_ids, ["AKIANEW", "AKIAOLD"]);
+        assert_eq!(two.finding_id, "two-active-keys:111122223333:alice:AKIANEW+AKIAOLD");
+        assert_eq!(two.key_age_days, Some(200), "the key columns describe the named key");
+        assert!(two.message.ends_with("deactivate the older key AKIAOLD"), "{}", two.message);
+        let table = rendered(Format::Table, &report);
+        assert!(table.contains("| AKIAOLD ") && table.contains("also: AKIANEW"), "{table}");
+        let sarif: serde_json::Value = serde_json::from_str(&rendered(Format::Sarif, &report)).unwrap();
+        let location = sarif["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["ruleId"] == "two-active-keys")
+            .map(|r| r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].clone())
+            .unwrap();
+        assert_eq!(location, "111122223333/alice/AKIANEW+AKIAOLD", "SARIF location unchanged");
+    }
+
+    #[test]
+    fn root_access_key_says_present_absent_or_unknown_and_the_table_says_it_was_checked() {
+        let cases = [
+            (Some(Root { access_keys_present: false, keys: vec![] }), "absent", "no access key (checked)", 0),
+            (Some(Root { access_keys_present: true, keys: vec![] }), "present", "has an access key", 1),
+            (None, "unknown", "UNKNOWN (could not be read)", 0),
+        ];
+        for (root, json_value, line, root_findings) in cases {
+            let mut inventory = inventory(vec![]);
+            inventory.accounts[0].root = root;
+            let report = report_of(&inventory);
+            let json: serde_json::Value = serde_json::from_str(&rendered(Format::Json, &report)).unwrap();
+            assert_eq!(json["accounts"][0]["root_access_key"], json_value);
+            let table = rendered(Format::Table, &report);
+            assert!(table.contains(&format!("Root user of 111122223333: {line}")), "{table}");
+            let found = report.findings.iter().filter(|f| f.rule == RuleId::RootAccessKey).count();
+            assert_eq!(found, root_findings, "{json_value}");
+            if root_findings == 1 {
+                let f = report.findings.iter().find(|f| f.rule == RuleId::RootAccessKey).unwrap();
+                assert_eq!(
+                    (f.user_arn.as_deref(), f.user_path.as_deref()),
+                    (None, None),
+                    "root is not an IAM user"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn last_used_source_is_one_of_two_words_with_the_report_time_apart() {
+        let generated: DateTime<Utc> = "2026-06-01T08:00:00Z".parse().unwrap();
+        for (at, word) in [(None, "api"), (Some(generated), "credential-report")] {
+            let mut inventory = inventory(two_keys());
+            inventory.accounts[0].credential_report_generated_at = at;
+            let report = report_of(&inventory);
+            let json: serde_json::Value = serde_json::from_str(&rendered(Format::Json, &report)).unwrap();
+            let at = at.map(|_| "2026-06-01T08:00:00Z");
+            assert_eq!(json["accounts"][0]["last_used_source"], word);
+            for row in json["keys"].as_array().unwrap().iter().chain(json["findings"].as_array().unwrap()) {
+                assert_eq!(row["last_used_source"], word, "{row}");
+                assert_eq!(row["credential_report_generated_at"].as_str(), at, "{row}");
+            }
+            let csv = rendered(Format::Csv, &report);
+            let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+            for row in reader.records() {
+                let row = row.unwrap();
+                assert_eq!((&row[15], &row[22]), (word, at.unwrap_or_default()));
+            }
+        }
+        // Reports written before this field had two words still load (remediate --report).
+        for (old, expected) in [
+            ("\"credential-report generated 2026-06-01T08:00:00Z\"", LastUseSource::CredentialReport),
+            ("\"api\"", LastUseSource::Api),
+        ] {
+            assert_eq!(serde_json::from_str::<LastUseSource>(old).unwrap(), expected);
+        }
+        assert!(serde_json::from_str::<LastUseSource>("\"carrier pigeon\"").is_err());
+    }
 }

@@ -69,7 +69,9 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         .iter()
         .map(|f| {
             let rule_index = RULES.iter().position(|rule| rule.rule_id == f.rule).unwrap_or_default();
-            let key_part = f.access_key_id.clone().unwrap_or_else(|| f.key_ids.join("+"));
+            // From `key_ids`, like the fingerprint: a finding about a user keeps its location
+            // (both keys) now that `access_key_id` names the key to deactivate.
+            let key_part = f.key_ids.join("+");
             let mut result = json!({
                 "ruleId": f.rule.as_str(),
                 "ruleIndex": rule_index,

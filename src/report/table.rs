@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use comfy_table::{presets, ContentArrangement, Table};
 
-use super::{format_date, Report};
+use super::{format_date, Report, RootAccessKey};
 use crate::suppress::SuppressionState;
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -16,13 +16,20 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     } else if counted.is_empty() {
         writeln!(out, "No findings in the data collected, but the scan is INCOMPLETE (see below).")?;
     } else {
-        let mut table =
-            new_table(["SEVERITY", "RULE", "ACCOUNT", "USER", "ACCESS KEY", "AGE", "LAST USED", "DETAIL"]);
+        let mut table = new_table([
+            "SEVERITY",
+            "RULE",
+            "ACCOUNT",
+            "USER",
+            "PATH",
+            "ACCESS KEY",
+            "AGE",
+            "LAST USED",
+            "DETAIL",
+            "USER ARN",
+        ]);
         for f in counted {
-            let key = match &f.access_key_id {
-                Some(id) => id.clone(),
-                None => f.key_ids.join("\n"),
-            };
+            let key = key_cell(f);
             let last_used = match (f.last_used_state, f.last_used) {
                 (_, Some(date)) => {
                     format!("{} ({}d ago)", format_date(date), f.days_since_last_use.unwrap_or_default())
@@ -44,10 +51,12 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 f.rule.to_string(),
                 f.account_id.clone(),
                 f.user_name.clone(),
+                f.user_path.clone().unwrap_or_default(),
                 key,
                 f.key_age_days.map(|d| format!("{d}d")).unwrap_or_default(),
                 last_used,
                 detail,
+                f.user_arn.clone().unwrap_or_default(),
             ]);
         }
         writeln!(out, "{table}")?;
@@ -56,16 +65,28 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if !suppressed.is_empty() {
         writeln!(out)?;
         writeln!(out, "SUPPRESSED FINDINGS (reported, not counted):")?;
-        let mut table = new_table(["SEVERITY", "RULE", "ACCOUNT", "USER", "ACCESS KEY", "REASON", "EXPIRES"]);
+        let mut table = new_table([
+            "SEVERITY",
+            "RULE",
+            "ACCOUNT",
+            "USER",
+            "PATH",
+            "ACCESS KEY",
+            "REASON",
+            "EXPIRES",
+            "USER ARN",
+        ]);
         for f in suppressed {
             table.add_row([
                 f.severity.to_string(),
                 f.rule.to_string(),
                 f.account_id.clone(),
                 f.user_name.clone(),
-                f.access_key_id.clone().unwrap_or_else(|| f.key_ids.join("\n")),
+                f.user_path.clone().unwrap_or_default(),
+                key_cell(f),
                 f.suppression_reason.clone().unwrap_or_default(),
                 f.suppression_expires.map(|d| d.to_string()).unwrap_or_else(|| "never".into()),
+                f.user_arn.clone().unwrap_or_default(),
             ]);
         }
         writeln!(out, "{table}")?;
@@ -165,6 +186,15 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             if b.fail_on_new { "; --fail-on-new: only new findings count" } else { "" }
         )?;
     }
+    for a in &report.accounts {
+        // Said for every account, so a clean root user reads as checked, not as forgotten.
+        let root = match a.root_access_key {
+            RootAccessKey::Present => "has an access key (see root-access-key)",
+            RootAccessKey::Absent => "no access key (checked)",
+            RootAccessKey::Unknown => "UNKNOWN (could not be read)",
+        };
+        writeln!(out, "Root user of {}: {root}.", a.account_id)?;
+    }
     for a in report.accounts.iter().filter(|a| a.credential_report_generated_at.is_some()) {
         writeln!(
             out,
@@ -187,6 +217,18 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The key a finding names, and on a labelled line below it the other keys it involves
+/// (two-active-keys names the older key, the one to deactivate).
+fn key_cell(f: &super::FindingRow) -> String {
+    let others: Vec<&str> =
+        f.key_ids.iter().map(String::as_str).filter(|id| Some(*id) != f.access_key_id.as_deref()).collect();
+    match (&f.access_key_id, others.is_empty()) {
+        (Some(id), true) => id.clone(),
+        (Some(id), false) => format!("{id}\nalso: {}", others.join(", ")),
+        (None, _) => f.key_ids.join("\n"),
+    }
 }
 
 pub(crate) fn new_table<const N: usize>(header: [&str; N]) -> Table {

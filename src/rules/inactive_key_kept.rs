@@ -23,15 +23,16 @@ pub(super) const RULE: Rule = Rule {
 };
 
 fn check(context: &Context, user: &User, hits: &mut Vec<Hit>) {
-    let limit = Context::days(context.thresholds.inactive_grace_days);
+    let limit = i64::from(context.thresholds.inactive_grace_days);
     for key in user.keys.iter().filter(|key| key.status == KeyStatus::Inactive) {
         let (since, what) = match &key.last_used {
             LastUsed::At { date, .. } => (*date, "last used"),
             LastUsed::Never => (key.created, "never used, created"),
             LastUsed::Unknown => continue,
         };
-        if context.as_of - since >= limit {
-            let days = days_between(since, context.as_of);
+        // Judged on the shown number (started days, see `days_between`).
+        let days = days_between(since, context.as_of);
+        if days >= limit {
             hits.push(Hit::key(
                 key,
                 format!(
@@ -55,6 +56,11 @@ mod tests {
             ("inactive, used 10 days ago", key("K", Inactive, 300, used(10)), false),
             ("inactive, used 29 days ago", key("K", Inactive, 300, used(29)), false),
             ("inactive, used exactly 30 days ago", key("K", Inactive, 300, used(30)), true),
+            (
+                "inactive, used 29.5 days ago: its 30th day",
+                key("K", Inactive, 300, used_hours(29 * 24 + 12)),
+                true,
+            ),
             ("inactive, used 200 days ago", key("K", Inactive, 300, used(200)), true),
             ("inactive, never used, created 20 days ago", key("K", Inactive, 20, LastUsed::Never), false),
             ("inactive, never used, created 30 days ago", key("K", Inactive, 30, LastUsed::Never), true),

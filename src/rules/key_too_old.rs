@@ -19,10 +19,11 @@ pub(super) const RULE: Rule = Rule {
 };
 
 fn check(context: &Context, user: &User, hits: &mut Vec<Hit>) {
-    let limit = Context::days(context.thresholds.max_key_age_days);
+    let limit = i64::from(context.thresholds.max_key_age_days);
     for key in super::active_keys(user) {
-        if context.as_of - key.created > limit {
-            let age = days_between(key.created, context.as_of);
+        // Judged on the shown number (started days, see `days_between`).
+        let age = days_between(key.created, context.as_of);
+        if age > limit {
             hits.push(Hit::key(
                 key,
                 format!(
@@ -49,6 +50,8 @@ mod tests {
             ("young active key", key("K", Active, 10, used(1)), false),
             ("exactly 90 days is still compliant", key("K", Active, 90, used(1)), false),
             ("one second past 90 days", at_limit_plus, true),
+            ("89.5 days (shows 90)", key_hours("K", Active, 89 * 24 + 12, used(1)), false),
+            ("90.5 days (shows 91)", key_hours("K", Active, 90 * 24 + 12, used(1)), true),
             ("120 days, never used", key("K", Active, 120, LastUsed::Never), true),
             ("old but inactive is another rule's business", key("K", Inactive, 400, used(300)), false),
             ("old active key with unknown last use", key("K", Active, 400, LastUsed::Unknown), true),
@@ -59,5 +62,11 @@ mod tests {
             let flagged = flagged(&RULE, &user(vec![key]));
             assert_eq!(flagged == vec![id], expected, "{name}: {flagged:?}");
         }
+    }
+
+    #[test]
+    fn a_key_ninety_and_a_half_days_old_reads_91_days() {
+        let found = hits(&RULE, &user(vec![key_hours("K", Active, 90 * 24 + 12, used(1))]));
+        assert_eq!(found[0].2, "active key is 91 days old (limit 90 days); rotate it");
     }
 }

@@ -25,16 +25,18 @@ pub(super) const RULE: Rule = Rule {
 };
 
 fn check(context: &Context, user: &User, hits: &mut Vec<Hit>) {
-    let limit = Context::days(context.thresholds.unused_days);
     let days = context.thresholds.unused_days;
+    let limit = i64::from(days);
+    // Judged on the shown numbers (started days, see `days_between`).
+    let since = |date| days_between(date, context.as_of);
     for key in super::active_keys(user) {
         let message = match &key.last_used {
-            LastUsed::At { date, .. } if context.as_of - *date >= limit => {
-                let idle = days_between(*date, context.as_of);
+            LastUsed::At { date, .. } if since(*date) >= limit => {
+                let idle = since(*date);
                 format!("active key last used {idle} days ago (limit {days} days); deactivate it")
             }
-            LastUsed::Never if context.as_of - key.created >= limit => {
-                let age = days_between(key.created, context.as_of);
+            LastUsed::Never if since(key.created) >= limit => {
+                let age = since(key.created);
                 format!("active key never used since it was created {age} days ago (limit {days} days); deactivate it")
             }
             LastUsed::At { .. } | LastUsed::Never | LastUsed::Unknown => continue,
@@ -55,6 +57,12 @@ mod tests {
             ("used yesterday", key("K", Active, 300, used(1)), false),
             ("used 44 days ago", key("K", Active, 300, used(44)), false),
             ("used exactly 45 days ago", key("K", Active, 300, used(45)), true),
+            (
+                "used 44 days and 1 hour ago: its 45th day",
+                key("K", Active, 300, used_hours(44 * 24 + 1)),
+                true,
+            ),
+            ("used exactly 44 days ago", key("K", Active, 300, used_hours(44 * 24)), false),
             ("used 200 days ago", key("K", Active, 300, used(200)), true),
             ("never used, created 44 days ago", key("K", Active, 44, LastUsed::Never), false),
             ("never used, created exactly 45 days ago", key("K", Active, 45, LastUsed::Never), true),

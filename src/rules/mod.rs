@@ -197,12 +197,6 @@ pub struct Context {
     pub owner_tag_keys: Vec<String>,
 }
 
-impl Context {
-    fn days(days: u32) -> Duration {
-        Duration::days(i64::from(days))
-    }
-}
-
 /// What a check reports; the engine adds rule, severity, account and key details.
 struct Hit {
     /// The user the finding names when it is not the user being checked (`<root_account>`).
@@ -223,9 +217,24 @@ impl Hit {
 /// How reports name the root user (as IAM's credential report does).
 pub const ROOT_USER: &str = "<root_account>";
 
-/// Whole days from `from` to `to`, rounded down (negative if `from` is later).
+/// Days from `from` to `to` as *started* days: a key created 90 days and 1 second ago is in
+/// its 91st day and is 91 days old (negative if `from` is later).
+///
+/// This is the one age convention of keyaudit: every age and idle time a report shows is
+/// this number, and every rule judges this same number against its threshold, so a shown
+/// age can never look within a limit the rule says it exceeds (a 90.5-day key shows 91
+/// against a limit of 90, never 90). Rounding down would show 90; rounding to the nearest
+/// day would show 90 for 90.4 days. The history module's figures use it too.
 pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
-    (to - from).num_days()
+    let elapsed = to - from;
+    // `num_days` truncates toward zero, so adding the started day only where time remains
+    // past the whole days rounds up (and for a negative span, truncation already is ceil).
+    let whole = elapsed.num_days();
+    if elapsed > Duration::days(whole) {
+        whole + 1
+    } else {
+        whole
+    }
 }
 
 /// Evaluates every enabled rule on every user. Findings of a privileged user are raised one
@@ -356,8 +365,22 @@ pub(crate) mod test_support {
         }
     }
 
-    /// The ids of the keys (or, for user-level hits, "user") that `rule` flags.
-    pub fn flagged(rule: &Rule, user: &User) -> Vec<String> {
+    /// A key created `created_hours_ago` hours before [`as_of`], for the edges between days.
+    pub fn key_hours(id: &str, status: KeyStatus, created_hours_ago: i64, last_used: LastUsed) -> AccessKey {
+        AccessKey {
+            access_key_id: id.to_string(),
+            status,
+            created: as_of() - Duration::hours(created_hours_ago),
+            last_used,
+        }
+    }
+
+    pub fn used_hours(hours: i64) -> LastUsed {
+        LastUsed::At { date: as_of() - Duration::hours(hours), service: None, region: None }
+    }
+
+    /// What `rule` reports on `user`: (named key, key ids, message) per hit.
+    pub fn hits(rule: &Rule, user: &User) -> Vec<(Option<String>, Vec<String>, String)> {
         let context = Context {
             as_of: as_of(),
             thresholds: Thresholds::default(),
@@ -368,13 +391,26 @@ pub(crate) mod test_support {
             Check::User(check) => check(&context, user, &mut hits),
             Check::Account(_) => panic!("{} checks accounts", rule.id),
         }
-        hits.into_iter()
-            .map(|hit| {
-                hit.key
-                    .map(|key| key.access_key_id)
-                    .unwrap_or_else(|| format!("user:{}", hit.key_ids.join("+")))
+        hits.into_iter().map(|hit| (hit.key.map(|key| key.access_key_id), hit.key_ids, hit.message)).collect()
+    }
+
+    /// The ids of the keys (or, for hits naming several keys, "user:" and their ids) that
+    /// `rule` flags.
+    pub fn flagged(rule: &Rule, user: &User) -> Vec<String> {
+        hits(rule, user)
+            .into_iter()
+            .map(|(key, key_ids, _)| match key {
+                Some(key) if key_ids.len() <= 1 => key,
+                _ => format!("user:{}", key_ids.join("+")),
             })
             .collect()
+    }
+
+    /// The first number of days in a rule's message (the age or idle time it shows).
+    pub fn shown_days(message: &str) -> i64 {
+        let words: Vec<&str> = message.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "days" || *w == "days,").expect("message shows days");
+        words[at - 1].parse().expect("a number before `days`")
     }
 }
 
@@ -460,7 +496,83 @@ mod tests {
     fn user_level_finding_lists_the_users_keys() {
         let findings = evaluate(&inventory(), &RuleSettings::default(), as_of());
         let two = findings.iter().find(|f| f.rule == RuleId::TwoActiveKeys).expect("two-active-keys finding");
-        assert_eq!(two.access_key_id, None);
+        // It names the older key, the one to deactivate; `key_ids` (and so its identity) keep both.
+        assert_eq!(two.access_key_id.as_deref(), Some("AKIAOLDUNUSED"));
         assert_eq!(two.key_ids, vec!["AKIAOLDUNUSED", "AKIAFRESH"]);
+        assert_eq!(two.id().as_str(), "two-active-keys:111122223333:alice:AKIAOLDUNUSED+AKIAFRESH");
+    }
+
+    #[test]
+    fn days_between_counts_started_days() {
+        let at = |hours: i64| as_of() - Duration::hours(hours);
+        let cases = [
+            ("same instant", at(0), 0),
+            ("one second", as_of() - Duration::seconds(1), 1),
+            ("89.5 days", at(89 * 24 + 12), 90),
+            ("exactly 90 days", at(90 * 24), 90),
+            ("90 days and 1 second", as_of() - Duration::days(90) - Duration::seconds(1), 91),
+            ("90.5 days", at(90 * 24 + 12), 91),
+            ("a millisecond past 45 days", as_of() - Duration::days(45) - Duration::milliseconds(1), 46),
+            ("half a day in the future", at(-12), 0),
+            ("1.5 days in the future", at(-36), -1),
+        ];
+        for (name, from, expected) in cases {
+            assert_eq!(days_between(from, as_of()), expected, "{name}");
+        }
+    }
+
+    /// The reviewer point, for every rule with a threshold: around each limit, the
+    /// number a message shows is over the limit exactly when the rule fires (`>` for
+    /// key-too-old, `>=` for the others, as their documentation says).
+    #[test]
+    fn shown_days_agree_with_every_verdict_around_the_limits() {
+        let h = |days: f64| (days * 24.0).round() as i64;
+        for days in [44.0, 44.5, 45.0, 45.5, 89.5, 90.0, 90.5, 91.0, 29.5, 30.0, 30.5, 6.5, 7.0, 7.5] {
+            let hours = h(days);
+            let cases: [(&Rule, User, i64, bool); 5] = [
+                (
+                    &key_too_old::RULE,
+                    user(vec![key_hours("K", KeyStatus::Active, hours, used(1))]),
+                    90,
+                    false,
+                ),
+                (
+                    &key_unused::RULE,
+                    user(vec![key_hours("K", KeyStatus::Active, 5000, used_hours(hours))]),
+                    45,
+                    true,
+                ),
+                (
+                    &key_unused::RULE,
+                    user(vec![key_hours("K", KeyStatus::Active, hours, LastUsed::Never)]),
+                    45,
+                    true,
+                ),
+                (
+                    &inactive_key_kept::RULE,
+                    user(vec![key_hours("K", KeyStatus::Inactive, 5000, used_hours(hours))]),
+                    30,
+                    true,
+                ),
+                (
+                    &two_active_keys::RULE,
+                    user(vec![
+                        key_hours("OLD", KeyStatus::Active, 5000, used(1)),
+                        key_hours("NEW", KeyStatus::Active, hours, used(1)),
+                    ]),
+                    7,
+                    true,
+                ),
+            ];
+            for (rule, user, limit, at_limit_fires) in cases {
+                let shown = days_between(as_of() - Duration::hours(hours), as_of());
+                let fires = if at_limit_fires { shown >= limit } else { shown > limit };
+                let found = hits(rule, &user);
+                assert_eq!(!found.is_empty(), fires, "{} at {days} days (shown {shown})", rule.id);
+                for (_, _, message) in found {
+                    assert_eq!(shown_days(&message), shown, "{} at {days} days: {message}", rule.id);
+                }
+            }
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! Why: one active key per user keeps it clear which key a workload uses and which can be
 //! revoked. During a rotation both keys are briefly active (create new, switch, deactivate
 //! old); that is not a finding until the window has passed. Example: keys created 200 and
-//! 3 days ago are a rotation in progress; 200 and 30 days ago, a finding about the user.
+//! 3 days ago are a rotation in progress; 200 and 30 days ago, a finding about the user
+//! that names the 200-day-old key as the one to deactivate (its `access_key_id`; `key_ids`
+//! lists both).
 
 use super::{days_between, Check, Context, Hit, Rule, RuleId, Severity, Threshold};
 use crate::model::User;
@@ -28,18 +30,28 @@ fn check(context: &Context, user: &User, hits: &mut Vec<Hit>) {
     let Some(newest) = active.iter().map(|key| key.created).max() else {
         return;
     };
+    // The key to deactivate: the older one (the first created; by id if created together).
+    let Some(older) =
+        active.iter().min_by(|a, b| (a.created, &a.access_key_id).cmp(&(b.created, &b.access_key_id)))
+    else {
+        return;
+    };
     let window = context.thresholds.rotation_window_days;
-    if context.as_of - newest < Context::days(window) {
+    // Judged on the shown number (started days, see `days_between`).
+    let newer_age = days_between(newest, context.as_of);
+    if newer_age < i64::from(window) {
         return; // a rotation in progress
     }
     let ids: Vec<String> = active.iter().map(|key| key.access_key_id.clone()).collect();
     hits.push(Hit {
         subject: None,
-        key: None,
+        // The finding names the older key (reports' `access_key_id`, age and last use);
+        // `key_ids` keeps both, and so the finding's identity (`FindingId`) is unchanged.
+        key: Some((*older).clone()),
         message: format!(
-            "user has {} active keys; the newer is {} days old (rotation window {window} days): finish the rotation and deactivate the old key",
+            "user has {} active keys; the newer is {newer_age} days old (rotation window {window} days): finish the rotation and deactivate the older key {}",
             ids.len(),
-            days_between(newest, context.as_of)
+            older.access_key_id
         ),
         key_ids: ids,
     });
@@ -86,5 +98,24 @@ mod tests {
                 assert!(flagged[0].starts_with("user:"), "{name}: {flagged:?}");
             }
         }
+    }
+
+    #[test]
+    fn names_the_older_key_as_the_one_to_deactivate() {
+        let cases = [
+            ("older listed first", vec![key("OLD", Active, 200, used(1)), key("NEW", Active, 30, used(1))]),
+            ("older listed second", vec![key("NEW", Active, 30, used(1)), key("OLD", Active, 200, used(1))]),
+        ];
+        for (name, keys) in cases {
+            let ids: Vec<String> = keys.iter().map(|k| k.access_key_id.clone()).collect();
+            let found = hits(&RULE, &user(keys));
+            let [(named, key_ids, message)] = &found[..] else { panic!("{name}: {found:?}") };
+            assert_eq!(named.as_deref(), Some("OLD"), "{name}");
+            assert_eq!(key_ids, &ids, "{name}: key_ids keep both, in the user's order");
+            assert!(message.ends_with("deactivate the older key OLD"), "{name}: {message}");
+        }
+        // Created in the same instant: the lower id, so the choice is stable.
+        let same = vec![key("B", Active, 30, used(1)), key("A", Active, 30, used(1))];
+        assert_eq!(hits(&RULE, &user(same))[0].0.as_deref(), Some("A"));
     }
 }
