@@ -311,7 +311,7 @@ pub fn rules(args: RulesArgs) -> Result<ExitStatus, AppError> {
                         "threshold_default": rule.threshold.map(|t| crate::rules::Thresholds::default().get(t)),
                         "summary": rule.summary,
                         "rationale": rule.rationale,
-                        "standards": rule.standards,
+                        "standards": rule.standards(),
                     })
                 })
                 .collect();
@@ -328,7 +328,12 @@ pub fn rules(args: RulesArgs) -> Result<ExitStatus, AppError> {
                     .unwrap_or_else(|| "none".into());
                 let text = format!(
                     "{}  [{}]\n  {}\n  Why: {}\n  Threshold: {}\n  Maps to: {}\n\n",
-                    rule.id, rule.default_severity, rule.summary, rule.rationale, threshold, rule.standards
+                    rule.id,
+                    rule.default_severity,
+                    rule.summary,
+                    rule.rationale,
+                    threshold,
+                    rule.standards()
                 );
                 out.extend_from_slice(text.as_bytes());
             }

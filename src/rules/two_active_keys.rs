@@ -6,7 +6,9 @@
 //! old); that is not a finding until the window has passed. Example: keys created 200 and
 //! 3 days ago are a rotation in progress; 200 and 30 days ago, a finding about the user.
 
-use super::{days_between, Check, Context, Hit, Rule, RuleId, Severity, Threshold};
+use super::{
+    days_between, Check, Context, Control, Framework, Hit, Rule, RuleId, Severity, Subject, Threshold,
+};
 use crate::model::User;
 
 pub(super) const RULE: Rule = Rule {
@@ -16,7 +18,11 @@ pub(super) const RULE: Rule = Rule {
     threshold: Some(Threshold::RotationWindowDays),
     summary: "A user has two active access keys and the newer is rotation-window-days (default 7) or older: finish the rotation.",
     rationale: "Two active keys double the exposure and hide which one a workload really uses; a rotation should end with one.",
-    standards: "CIS AWS Foundations 1.13",
+    controls: &[
+        Control::new(Framework::CisV3, "1.13"),
+        Control::new(Framework::CisV5, "1.12"),
+    ],
+    subject: Subject::User,
     check: Check::User(check),
 };
 
