@@ -395,8 +395,8 @@ pub struct ScanArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     pub format: Format,
-    /// Also write a report to PATH, format from the extension (.csv, .json, .txt);
-    /// repeatable.
+    /// Also write a report to PATH, format from the extension (.csv, .json, .txt, .sarif,
+    /// .asff.json); repeatable.
     #[arg(long, value_name = "PATH", help_heading = "Output")]
     pub output: Vec<PathBuf>,
 

@@ -86,10 +86,19 @@ fn rules_lists_every_rule_with_its_defaults() {
     assert_eq!(ids, ["key-too-old", "key-unused", "inactive-key-kept", "two-active-keys", "root-access-key"]);
     assert_eq!(rules[1]["threshold"], "unused-days");
     assert_eq!(rules[1]["threshold_default"], 45);
+    assert_eq!(
+        rules[1]["controls"],
+        serde_json::json!([
+            "CIS AWS Foundations Benchmark v3.0.0/1.12",
+            "CIS AWS Foundations Benchmark v5.0.0/1.11",
+            "AWS Security Hub/IAM.22",
+            "PCI DSS v4.0/8.2.6"
+        ])
+    );
 
     let output = keyaudit(dir.path(), None, &["rules", "key-unused"]);
     assert_exit(&output, 0);
-    assert!(stdout(&output).contains("CIS AWS Foundations 1.12"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("CIS AWS Foundations Benchmark v3.0.0 1.12"), "{}", stdout(&output));
 }
 
 #[test]
