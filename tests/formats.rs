@@ -105,3 +105,29 @@ fn asff_validates_against_security_hubs_model_and_ids_are_stable_across_runs() {
     let unique: std::collections::BTreeSet<_> = ids_a.iter().collect();
     assert_eq!(unique.len(), ids_a.len(), "Ids are unique");
 }
+
+#[test]
+fn ocsf_validates_against_the_ocsf_1_1_0_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = demo();
+    let settings = Settings::default();
+    let report = report_of(&inventory, &settings, settings.fail_on, inventory.collected_at);
+    let (hostile_inventory, hostile_settings) = hostile();
+    let mut hostile_report = report_of(
+        &hostile_inventory,
+        &hostile_settings,
+        hostile_settings.fail_on,
+        hostile_inventory.collected_at,
+    );
+    hostile_report.findings[0].suppressed = true;
+    hostile_report.findings[0].suppression_reason = Some("SEC-9 <accepted>".into());
+    let files = [
+        write(dir.path(), "demo.ocsf.json", &rendered(Format::Ocsf, &report)),
+        write(dir.path(), "hostile.ocsf.json", &rendered(Format::Ocsf, &hostile_report)),
+    ];
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocsf-schema-1.1.0");
+    let mut args: Vec<&Path> = vec![&schema, Path::new("detection_finding")];
+    args.extend(files.iter().map(PathBuf::as_path));
+    let said = python("validate_ocsf.py", &args);
+    assert!(said.contains("checked 2 file(s) against OCSF detection_finding (class_uid 2004)"), "{said}");
+}

@@ -30,6 +30,7 @@ fn sample_reports_match_the_demo() {
         (Format::Json, "demo.json"),
         (Format::Sarif, "demo.sarif"),
         (Format::Asff, "demo.asff.json"),
+        (Format::Ocsf, "demo.ocsf.json"),
     ] {
         let mut rendered = Vec::new();
         format.render(&report, &mut rendered).expect("render");

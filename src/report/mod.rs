@@ -6,6 +6,7 @@ mod asff;
 mod csv;
 mod json;
 mod keys;
+mod ocsf;
 mod plan;
 mod sarif;
 mod table;
@@ -38,12 +39,15 @@ pub enum Format {
     Sarif,
     /// AWS Security Finding Format (Security Hub).
     Asff,
+    /// OCSF 1.1.0 Detection Finding events.
+    Ocsf,
 }
 
 /// `--output` file endings and their formats; the longer endings first (`.asff.json` before
 /// `.json`).
-const EXTENSIONS: [(&str, Format); 5] = [
+const EXTENSIONS: [(&str, Format); 6] = [
     (".asff.json", Format::Asff),
+    (".ocsf.json", Format::Ocsf),
     (".csv", Format::Csv),
     (".json", Format::Json),
     (".txt", Format::Table),
@@ -84,6 +88,7 @@ impl Format {
             Format::Json => json::render(report, out),
             Format::Sarif => sarif::render(report, out),
             Format::Asff => asff::render(report, out),
+            Format::Ocsf => ocsf::render(report, out),
         }
     }
 }
@@ -493,6 +498,7 @@ mod tests {
             ("r.txt", Format::Table),
             ("r.sarif", Format::Sarif),
             ("r.asff.json", Format::Asff),
+            ("r.ocsf.json", Format::Ocsf),
             ("dir.asff.json/r.json", Format::Json),
             ("findings.ASFF.JSON", Format::Asff),
         ];
