@@ -24,8 +24,8 @@ fn bad_input_is_one_line_on_stderr_and_exit_2() {
     std::fs::write(dir.path().join("other.json"), r#"{"schema_version": 7}"#).unwrap();
     std::fs::write(dir.path().join("bad.toml"), "[thresholds]\nunused-days = -1\n").unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["scan", "--demo", "--format", "xml"], "xml"),
-        (&["scan", "--demo", "--output", "report.xml"], "unknown extension `.xml`"),
+        (&["scan", "--demo", "--format", "yaml"], "yaml"),
+        (&["scan", "--demo", "--output", "report.yaml"], "unknown extension `.yaml`"),
         (&["scan", "--demo", "--unused-days", "-3"], "whole number of days"),
         (&["scan", "--demo", "--max-key-age-days", "ninety"], "got `ninety`"),
         (&["scan", "--demo", "--as-of", "last tuesday"], "RFC 3339"),

@@ -131,3 +131,59 @@ fn ocsf_validates_against_the_ocsf_1_1_0_schema() {
     let said = python("validate_ocsf.py", &args);
     assert!(said.contains("checked 2 file(s) against OCSF detection_finding (class_uid 2004)"), "{said}");
 }
+
+#[test]
+fn junit_parses_with_pythons_xml_reader_counts_match_and_hostile_names_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inventory, settings) = hostile();
+    let medium: FailOn = "medium".parse().unwrap();
+    let mut report = report_of(&inventory, &settings, medium, inventory.collected_at);
+    let carol = report.findings.iter_mut().find(|f| f.rule.as_str() == "two-active-keys").unwrap();
+    carol.suppressed = true;
+    carol.failing = false;
+    carol.suppression_reason = Some("SEC-4 <rotation & cleanup>".into());
+    let demo_inventory = demo();
+    let demo_report = report_of(&demo_inventory, &settings, settings.fail_on, demo_inventory.collected_at);
+    let files = [
+        write(dir.path(), "hostile.xml", &rendered(Format::Junit, &report)),
+        write(dir.path(), "demo.xml", &rendered(Format::Junit, &demo_report)),
+    ];
+    let parsed: Value = serde_json::from_str(&python(
+        "read_junit.py",
+        &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    ))
+    .unwrap();
+    let suites = parsed[0]["suites"].as_array().unwrap();
+    let cases: Vec<&Value> = suites.iter().flat_map(|s| s["cases"].as_array().unwrap()).collect();
+    let case =
+        |name: &str| *cases.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no case {name}"));
+
+    let hostile = case("key-too-old: user <&\"'>|`*_ key AKIARZ7EXAMPLEBOB001");
+    assert_eq!(hostile["outcome"], "failure");
+    let message = hostile["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("key-too-old (medium): user <&\"'>|`*_, key AKIARZ7EXAMPLEBOB001"),
+        "{message}"
+    );
+    assert_eq!(case("key-unused: user <&\"'>|`*_ key AKIARZ7EXAMPLEBOB001")["outcome"], "passed");
+    let erin = case("inactive-key-kept: user erin key AKIARZ7EXAMPLEERIN01");
+    assert_eq!(erin["outcome"], "passed", "low is under --fail-on medium");
+    assert!(erin["system_out"]
+        .as_str()
+        .unwrap()
+        .starts_with("below --fail-on medium: inactive-key-kept (low)"));
+    let carol = case("two-active-keys: user carol");
+    assert_eq!(carol["outcome"], "skipped");
+    assert!(carol["message"].as_str().unwrap().contains("SEC-4 <rotation & cleanup>"));
+    let error = case("scan-error ListAccessKeys: dave</failure> #1");
+    assert_eq!(error["outcome"], "error");
+    assert!(error["message"].as_str().unwrap().ends_with("not authorized <script>"));
+    assert_eq!(suites[1]["errors"], 1, "the failed call is in its account's suite");
+
+    let totals = |key: &str| suites.iter().map(|s| s[key].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(totals("tests"), 52 + 1, "every check, passing ones too, and the failed call");
+    assert_eq!(totals("failures") as usize, report.findings.iter().filter(|f| f.failing).count());
+    assert_eq!((totals("skipped"), totals("errors")), (1, 1));
+    let demo_suites = parsed[1]["suites"].as_array().unwrap();
+    assert_eq!(demo_suites.iter().map(|s| s["failures"].as_u64().unwrap()).sum::<u64>(), 10);
+}

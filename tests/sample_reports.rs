@@ -31,6 +31,7 @@ fn sample_reports_match_the_demo() {
         (Format::Sarif, "demo.sarif"),
         (Format::Asff, "demo.asff.json"),
         (Format::Ocsf, "demo.ocsf.json"),
+        (Format::Junit, "demo.xml"),
     ] {
         let mut rendered = Vec::new();
         format.render(&report, &mut rendered).expect("render");

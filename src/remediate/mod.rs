@@ -275,6 +275,7 @@ mod tests {
             days_since_last_use: None,
             last_used_source: None,
             suppressed: false,
+            failing: true,
             suppression_reason: None,
             suppression_expires: None,
             suppression_expired: false,

@@ -5,6 +5,7 @@
 mod asff;
 mod csv;
 mod json;
+mod junit;
 mod keys;
 mod ocsf;
 mod plan;
@@ -41,17 +42,20 @@ pub enum Format {
     Asff,
     /// OCSF 1.1.0 Detection Finding events.
     Ocsf,
+    /// JUnit XML for CI test reports.
+    Junit,
 }
 
 /// `--output` file endings and their formats; the longer endings first (`.asff.json` before
 /// `.json`).
-const EXTENSIONS: [(&str, Format); 6] = [
+const EXTENSIONS: [(&str, Format); 7] = [
     (".asff.json", Format::Asff),
     (".ocsf.json", Format::Ocsf),
     (".csv", Format::Csv),
     (".json", Format::Json),
     (".txt", Format::Table),
     (".sarif", Format::Sarif),
+    (".xml", Format::Junit),
 ];
 
 impl Format {
@@ -89,6 +93,7 @@ impl Format {
             Format::Sarif => sarif::render(report, out),
             Format::Asff => asff::render(report, out),
             Format::Ocsf => ocsf::render(report, out),
+            Format::Junit => junit::render(report, out),
         }
     }
 }
@@ -284,6 +289,10 @@ pub struct FindingRow {
     /// Under a suppression in force: reported, but not counted by the exit code.
     #[serde(default)]
     pub suppressed: bool,
+    /// Counts toward exit 1 (the gate's verdict on this finding: not suppressed, at or above
+    /// `--fail-on`, and new with `--fail-on-new`).
+    #[serde(default)]
+    pub failing: bool,
     /// The reason of the suppression that matched (in force or expired).
     #[serde(default)]
     pub suppression_reason: Option<String>,
@@ -371,6 +380,7 @@ impl Report {
                         }
                     }),
                     suppressed: finding.is_suppressed(),
+                    failing: gate.counts(finding),
                     suppression_reason: finding.suppression.as_ref().map(|mark| mark.reason.clone()),
                     suppression_expires: finding.suppression.as_ref().and_then(|mark| mark.expires),
                     suppression_expired: finding.suppression.as_ref().is_some_and(|mark| mark.expired),
@@ -499,6 +509,7 @@ mod tests {
             ("r.sarif", Format::Sarif),
             ("r.asff.json", Format::Asff),
             ("r.ocsf.json", Format::Ocsf),
+            ("junit.XML", Format::Junit),
             ("dir.asff.json/r.json", Format::Json),
             ("findings.ASFF.JSON", Format::Asff),
         ];
