@@ -32,6 +32,7 @@ fn sample_reports_match_the_demo() {
         (Format::Asff, "demo.asff.json"),
         (Format::Ocsf, "demo.ocsf.json"),
         (Format::Junit, "demo.xml"),
+        (Format::Markdown, "demo.md"),
     ] {
         let mut rendered = Vec::new();
         format.render(&report, &mut rendered).expect("render");

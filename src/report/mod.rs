@@ -7,6 +7,7 @@ mod csv;
 mod json;
 mod junit;
 mod keys;
+mod markdown;
 mod ocsf;
 mod plan;
 mod sarif;
@@ -44,11 +45,13 @@ pub enum Format {
     Ocsf,
     /// JUnit XML for CI test reports.
     Junit,
+    /// A short summary for CI job summaries and merge-request comments.
+    Markdown,
 }
 
 /// `--output` file endings and their formats; the longer endings first (`.asff.json` before
 /// `.json`).
-const EXTENSIONS: [(&str, Format); 7] = [
+const EXTENSIONS: [(&str, Format); 8] = [
     (".asff.json", Format::Asff),
     (".ocsf.json", Format::Ocsf),
     (".csv", Format::Csv),
@@ -56,6 +59,7 @@ const EXTENSIONS: [(&str, Format); 7] = [
     (".txt", Format::Table),
     (".sarif", Format::Sarif),
     (".xml", Format::Junit),
+    (".md", Format::Markdown),
 ];
 
 impl Format {
@@ -94,6 +98,7 @@ impl Format {
             Format::Asff => asff::render(report, out),
             Format::Ocsf => ocsf::render(report, out),
             Format::Junit => junit::render(report, out),
+            Format::Markdown => markdown::render(report, out),
         }
     }
 }
@@ -510,6 +515,7 @@ mod tests {
             ("r.asff.json", Format::Asff),
             ("r.ocsf.json", Format::Ocsf),
             ("junit.XML", Format::Junit),
+            ("summary.md", Format::Markdown),
             ("dir.asff.json/r.json", Format::Json),
             ("findings.ASFF.JSON", Format::Asff),
         ];
