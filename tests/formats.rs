@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{DateTime, Duration, Utc};
+use clap::Parser;
 use serde_json::Value;
 
 use keyaudit::app::{parse_inventory, DEMO_INVENTORY};
@@ -186,4 +187,60 @@ fn junit_parses_with_pythons_xml_reader_counts_match_and_hostile_names_round_tri
     assert_eq!((totals("skipped"), totals("errors")), (1, 1));
     let demo_suites = parsed[1]["suites"].as_array().unwrap();
     assert_eq!(demo_suites.iter().map(|s| s["failures"].as_u64().unwrap()).sum::<u64>(), 10);
+}
+
+/// The `keyaudit ...` command lines of a CI script (a `run:` block folded into one line, or a
+/// list of lines), each cut at a shell redirection.
+fn keyaudit_commands(script: &str) -> Vec<Vec<String>> {
+    script
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("keyaudit "))
+        .map(|line| {
+            line.split_whitespace().take_while(|word| !word.starts_with('>')).map(str::to_string).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn ci_recipes_parse_and_their_keyaudit_commands_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci");
+    let (github, gitlab) = (root.join("github-actions.yml"), root.join("gitlab-ci.yml"));
+    let parsed: Value = serde_json::from_str(&python("read_yaml.py", &[&github, &gitlab])).unwrap();
+
+    let workflow = &parsed[0];
+    assert_eq!(workflow["permissions"]["id-token"], "write", "OIDC needs an id-token");
+    assert_eq!(workflow["permissions"]["security-events"], "write", "upload-sarif needs it");
+    assert!(workflow["on"]["schedule"][0]["cron"].is_string());
+    let steps = workflow["jobs"]["audit"]["steps"].as_array().unwrap();
+    let uses =
+        |prefix: &str| steps.iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(prefix)));
+    assert!(uses("aws-actions/configure-aws-credentials@").unwrap()["with"]["role-to-assume"].is_string());
+    let upload = uses("github/codeql-action/upload-sarif@").expect("a SARIF upload");
+    assert_eq!(upload["if"], "always()", "findings (exit 1) must not skip the upload");
+    let scan = steps.iter().find(|s| s["name"] == "Scan").unwrap()["run"].as_str().unwrap();
+    assert!(scan.contains(">> \"$GITHUB_STEP_SUMMARY\""), "{scan}");
+    let mut commands = keyaudit_commands(scan);
+
+    let job = &parsed[1]["keyaudit"];
+    assert_eq!(job["artifacts"]["when"], "always");
+    let junit = job["artifacts"]["reports"]["junit"].as_str().unwrap();
+    assert_eq!(Format::from_path(Path::new(junit)), Ok(Format::Junit));
+    assert_eq!(job["id_tokens"]["AWS_ID_TOKEN"]["aud"], "sts.amazonaws.com");
+    let script: Vec<&str> = job["script"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    commands.extend(keyaudit_commands(&script.join("\n")));
+
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    for command in &commands {
+        keyaudit::cli::Cli::try_parse_from(command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
+        let outputs: Vec<&String> =
+            command.windows(2).filter(|pair| pair[0] == "--output").map(|pair| &pair[1]).collect();
+        for output in outputs {
+            Format::from_path(Path::new(output)).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    assert!(
+        commands[0].contains(&"keyaudit.sarif".to_string()) && commands[0].contains(&"markdown".to_string())
+    );
+    assert!(commands[1].contains(&junit.to_string()), "the JUnit artifact is what the scan writes");
 }
