@@ -279,7 +279,11 @@ fn evaluate_plan(plan: &ScanPlan, inventory: &Inventory, baseline: Option<&Basel
     });
     let gate =
         Gate::counting(&findings, plan.settings.fail_on, complete, plan.fail_on_new && comparison.is_some());
-    let mut report = Report::build(inventory, &findings, &gate, &suppressions, as_of, Utc::now());
+    let mut report =
+        Report::build(inventory, &findings, &gate, &plan.settings.rules, &suppressions, as_of, Utc::now());
+    if let Some(region) = &plan.connect.region {
+        report.region = region.clone();
+    }
     if let Some(comparison) = comparison {
         report.baseline = Some(BaselineSummary {
             source: comparison.source,
@@ -360,7 +364,8 @@ pub fn rules(args: RulesArgs) -> Result<ExitStatus, AppError> {
                         "threshold_default": rule.threshold.map(|t| crate::rules::Thresholds::default().get(t)),
                         "summary": rule.summary,
                         "rationale": rule.rationale,
-                        "standards": rule.standards,
+                        "standards": rule.standards(),
+                        "controls": rule.controls.iter().map(|c| c.requirement()).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -377,7 +382,12 @@ pub fn rules(args: RulesArgs) -> Result<ExitStatus, AppError> {
                     .unwrap_or_else(|| "none".into());
                 let text = format!(
                     "{}  [{}]\n  {}\n  Why: {}\n  Threshold: {}\n  Maps to: {}\n\n",
-                    rule.id, rule.default_severity, rule.summary, rule.rationale, threshold, rule.standards
+                    rule.id,
+                    rule.default_severity,
+                    rule.summary,
+                    rule.rationale,
+                    threshold,
+                    rule.standards()
                 );
                 out.extend_from_slice(text.as_bytes());
             }
@@ -662,7 +672,7 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
             "--output is for `keyaudit scan`; remediate prints its plan (--format table|json)".into(),
         ));
     }
-    if matches!(scan.format, Format::Csv | Format::Sarif) {
+    if !matches!(scan.format, Format::Table | Format::Json) {
         return Err(usage("remediate prints its plan as --format table or json".into()));
     }
     if scan.history.is_some() || scan.baseline.is_some() {

@@ -424,8 +424,8 @@ pub struct ScanArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     pub format: Format,
-    /// Also write a report to PATH, format from the extension (.csv, .json, .txt);
-    /// repeatable.
+    /// Also write a report to PATH, format from the extension (.csv, .json, .txt, .sarif,
+    /// .asff.json, .ocsf.json, .xml for JUnit, .md); repeatable.
     #[arg(long, value_name = "PATH", help_heading = "Output")]
     pub output: Vec<PathBuf>,
 
@@ -828,13 +828,13 @@ mod tests {
     #[test]
     fn bad_flags_are_one_line_errors_naming_the_problem() {
         let cases = [
-            (vec!["--format", "xml"], "'xml'"),
+            (vec!["--format", "yaml"], "'yaml'"),
             (vec!["--unused-days", "-5"], "whole number of days"),
             (vec!["--unused-days", "ten"], "got `ten`"),
             (vec!["--inactive-grace-days", "4000000000"], "at most 36500 days"),
             (vec!["--as-of", "yesterday"], "RFC 3339"),
             (vec!["--fail-on", "severe"], "unknown level `severe`"),
-            (vec!["--output", "report.xml"], "unknown extension `.xml`"),
+            (vec!["--output", "report.yaml"], "unknown extension `.yaml`"),
             (vec!["--output", "report"], "no extension"),
             (vec!["--output", "/no/such/dir/r.csv"], "does not exist"),
             (vec!["--endpoint-url", "localhost:5000"], "http://"),

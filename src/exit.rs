@@ -62,12 +62,17 @@ impl Gate {
     /// With `new_only`, a finding counts only when marked new against a baseline; a finding
     /// with no baseline mark counts (there was nothing to compare it with: fail closed).
     pub fn counting(findings: &[Finding], fail_on: FailOn, complete: bool, new_only: bool) -> Gate {
-        let failing = findings
-            .iter()
-            .filter(|finding| !finding.is_suppressed() && fail_on.fails(finding.severity))
-            .filter(|finding| !new_only || finding.baseline != Some(BaselineState::Existing))
-            .count();
-        Gate { fail_on, failing, complete, new_only }
+        let mut gate = Gate { fail_on, failing: 0, complete, new_only };
+        gate.failing = findings.iter().filter(|finding| gate.counts(finding)).count();
+        gate
+    }
+
+    /// Whether this finding counts toward exit 1: not suppressed, at or above `fail_on`, and
+    /// new when only new findings count. Reports show it per finding (JUnit failures).
+    pub fn counts(&self, finding: &Finding) -> bool {
+        !finding.is_suppressed()
+            && self.fail_on.fails(finding.severity)
+            && (!self.new_only || finding.baseline != Some(BaselineState::Existing))
     }
 
     pub fn status(&self) -> ExitStatus {

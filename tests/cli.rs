@@ -24,8 +24,8 @@ fn bad_input_is_one_line_on_stderr_and_exit_2() {
     std::fs::write(dir.path().join("other.json"), r#"{"schema_version": 7}"#).unwrap();
     std::fs::write(dir.path().join("bad.toml"), "[thresholds]\nunused-days = -1\n").unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["scan", "--demo", "--format", "xml"], "xml"),
-        (&["scan", "--demo", "--output", "report.xml"], "unknown extension `.xml`"),
+        (&["scan", "--demo", "--format", "yaml"], "yaml"),
+        (&["scan", "--demo", "--output", "report.yaml"], "unknown extension `.yaml`"),
         (&["scan", "--demo", "--unused-days", "-3"], "whole number of days"),
         (&["scan", "--demo", "--max-key-age-days", "ninety"], "got `ninety`"),
         (&["scan", "--demo", "--as-of", "last tuesday"], "RFC 3339"),
@@ -96,10 +96,19 @@ fn rules_lists_every_rule_with_its_defaults() {
     );
     assert_eq!(rules[1]["threshold"], "unused-days");
     assert_eq!(rules[1]["threshold_default"], 45);
+    assert_eq!(
+        rules[1]["controls"],
+        serde_json::json!([
+            "CIS AWS Foundations Benchmark v3.0.0/1.12",
+            "CIS AWS Foundations Benchmark v5.0.0/1.11",
+            "AWS Security Hub/IAM.22",
+            "PCI DSS v4.0/8.2.6"
+        ])
+    );
 
     let output = keyaudit(dir.path(), None, &["rules", "key-unused"]);
     assert_exit(&output, 0);
-    assert!(stdout(&output).contains("CIS AWS Foundations 1.12"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("CIS AWS Foundations Benchmark v3.0.0 1.12"), "{}", stdout(&output));
 }
 
 #[test]

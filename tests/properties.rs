@@ -138,7 +138,7 @@ proptest! {
         let settings = Settings::default();
         let findings = keyaudit::rules::evaluate(&inventory, &settings.rules, inventory.collected_at);
         let gate = Gate::new(&findings, FailOn::Never, true);
-        let report = Report::build(&inventory, &findings, &gate, &[], inventory.collected_at, inventory.collected_at);
+        let report = Report::build(&inventory, &findings, &gate, &settings.rules, &[], inventory.collected_at, inventory.collected_at);
         let mut csv = Vec::new();
         Format::Csv.render(&report, &mut csv).unwrap();
 

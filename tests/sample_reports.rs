@@ -19,7 +19,8 @@ fn sample_reports_match_the_demo() {
     let gate = Gate::new(&findings, settings.fail_on, inventory.is_complete());
     assert_eq!(gate.status(), ExitStatus::Findings);
     // generated_at is pinned to the collection time so the files are reproducible.
-    let report = Report::build(&inventory, &findings, &gate, &[], as_of, inventory.collected_at);
+    let report =
+        Report::build(&inventory, &findings, &gate, &settings.rules, &[], as_of, inventory.collected_at);
 
     let bless = std::env::var_os("KEYAUDIT_BLESS").is_some();
     let mut stale = Vec::new();
@@ -28,6 +29,10 @@ fn sample_reports_match_the_demo() {
         (Format::Csv, "demo.csv"),
         (Format::Json, "demo.json"),
         (Format::Sarif, "demo.sarif"),
+        (Format::Asff, "demo.asff.json"),
+        (Format::Ocsf, "demo.ocsf.json"),
+        (Format::Junit, "demo.xml"),
+        (Format::Markdown, "demo.md"),
     ] {
         let mut rendered = Vec::new();
         format.render(&report, &mut rendered).expect("render");

@@ -283,6 +283,7 @@ mod tests {
             user_arn: None,
             user_path: None,
             suppressed: false,
+            failing: true,
             suppression_reason: None,
             suppression_expires: None,
             suppression_expired: false,

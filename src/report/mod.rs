@@ -2,9 +2,13 @@
 //! gate, and one small renderer per format. Renderers only format; they never decide
 //! pass/fail (that is [`crate::exit::Gate`]) and no rule knows which formats exist.
 
+mod asff;
 mod csv;
 mod json;
+mod junit;
 mod keys;
+mod markdown;
+mod ocsf;
 mod plan;
 mod sarif;
 mod table;
@@ -23,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::exit::Gate;
 use crate::finding::{BaselineState, Finding, RuleId, Severity};
 use crate::model::{AccessKey, Account, Inventory, KeyStatus, LastUsed, Root, ScanError, User};
-use crate::rules::days_between;
+use crate::rules::{days_between, RuleLevel, RuleSettings, RULES};
 use crate::suppress::SuppressionStatus;
 
 /// Bumped when a field is removed or changes meaning (adding fields does not bump it).
@@ -35,22 +39,45 @@ pub enum Format {
     Csv,
     Json,
     Sarif,
+    /// AWS Security Finding Format (Security Hub).
+    Asff,
+    /// OCSF 1.1.0 Detection Finding events.
+    Ocsf,
+    /// JUnit XML for CI test reports.
+    Junit,
+    /// A short summary for CI job summaries and merge-request comments.
+    Markdown,
 }
+
+/// `--output` file endings and their formats; the longer endings first (`.asff.json` before
+/// `.json`).
+const EXTENSIONS: [(&str, Format); 8] = [
+    (".asff.json", Format::Asff),
+    (".ocsf.json", Format::Ocsf),
+    (".csv", Format::Csv),
+    (".json", Format::Json),
+    (".txt", Format::Table),
+    (".sarif", Format::Sarif),
+    (".xml", Format::Junit),
+    (".md", Format::Markdown),
+];
 
 impl Format {
     /// The format an `--output` file gets from its extension.
     pub fn from_path(path: &Path) -> Result<Format, String> {
-        match path.extension().and_then(|ext| ext.to_str()).map(str::to_ascii_lowercase).as_deref() {
-            Some("csv") => Ok(Format::Csv),
-            Some("json") => Ok(Format::Json),
-            Some("txt") => Ok(Format::Table),
-            Some("sarif") => Ok(Format::Sarif),
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_ascii_lowercase();
+        if let Some((_, format)) = EXTENSIONS.iter().find(|(ending, _)| name.ends_with(ending)) {
+            return Ok(*format);
+        }
+        let expected: Vec<&str> = EXTENSIONS.iter().map(|(ending, _)| *ending).collect();
+        let expected = expected.join(", ");
+        match path.extension().and_then(|ext| ext.to_str()) {
             Some(other) => Err(format!(
-                "--output {}: unknown extension `.{other}` (expected .csv, .json, .sarif or .txt)",
+                "--output {}: unknown extension `.{other}` (expected {expected})",
                 path.display()
             )),
             None => Err(format!(
-                "--output {}: no extension to choose a format from (expected .csv, .json, .sarif or .txt)",
+                "--output {}: no extension to choose a format from (expected {expected})",
                 path.display()
             )),
         }
@@ -68,6 +95,10 @@ impl Format {
             Format::Csv => csv::render(report, out),
             Format::Json => json::render(report, out),
             Format::Sarif => sarif::render(report, out),
+            Format::Asff => asff::render(report, out),
+            Format::Ocsf => ocsf::render(report, out),
+            Format::Junit => junit::render(report, out),
+            Format::Markdown => markdown::render(report, out),
         }
     }
 }
@@ -95,6 +126,43 @@ pub struct Report {
     /// With `--baseline`: its findings that this complete scan of their account no longer
     /// has. Never findings themselves; empty without a baseline.
     pub resolved: Vec<ResolvedRow>,
+    /// What the rules looked at (not in the JSON report): for formats that also list what
+    /// passed (JUnit) or name users by ARN (ASFF).
+    #[serde(skip)]
+    pub coverage: Coverage,
+    /// The AWS region ASFF findings are for (their `ProductArn` and `Region`): `--region`,
+    /// else [`DEFAULT_REGION`]. Not in the JSON report.
+    #[serde(skip)]
+    pub region: String,
+}
+
+/// The region of ASFF findings when `--region` is not given.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// What a scan evaluated, besides what it found.
+#[derive(Debug, Clone, Default)]
+pub struct Coverage {
+    /// The enabled rules and the severity each ran at, in registry order.
+    pub rules: Vec<(RuleId, Severity)>,
+    /// Every user, in inventory order (users without keys too: user rules judged them).
+    pub users: Vec<UserRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRef {
+    pub account_id: String,
+    pub user_name: String,
+    pub arn: String,
+}
+
+impl Coverage {
+    /// The user's ARN as IAM gave it, if the inventory has the user.
+    pub fn arn(&self, account_id: &str, user_name: &str) -> Option<&str> {
+        self.users
+            .iter()
+            .find(|user| user.account_id == account_id && user.user_name == user_name)
+            .map(|user| user.arn.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -311,6 +379,10 @@ pub struct FindingRow {
     /// Under a suppression in force: reported, but not counted by the exit code.
     #[serde(default)]
     pub suppressed: bool,
+    /// Counts toward exit 1 (the gate's verdict on this finding: not suppressed, at or above
+    /// `--fail-on`, and new with `--fail-on-new`).
+    #[serde(default)]
+    pub failing: bool,
     /// The reason of the suppression that matched (in force or expired).
     #[serde(default)]
     pub suppression_reason: Option<String>,
@@ -375,6 +447,7 @@ impl Report {
         inventory: &Inventory,
         findings: &[Finding],
         gate: &Gate,
+        rules: &RuleSettings,
         suppressions: &[SuppressionStatus],
         as_of: DateTime<Utc>,
         generated_at: DateTime<Utc>,
@@ -416,6 +489,7 @@ impl Report {
                     user_arn: user.map(|u| u.arn.clone()),
                     user_path: user.map(|u| u.path.clone()),
                     suppressed: finding.is_suppressed(),
+                    failing: gate.counts(finding),
                     suppression_reason: finding.suppression.as_ref().map(|mark| mark.reason.clone()),
                     suppression_expires: finding.suppression.as_ref().and_then(|mark| mark.expires),
                     suppression_expired: finding.suppression.as_ref().is_some_and(|mark| mark.expired),
@@ -482,13 +556,52 @@ impl Report {
             errors: inventory.errors.clone(),
             baseline: None,
             resolved: Vec::new(),
+            coverage: Coverage {
+                rules: RULES
+                    .iter()
+                    .filter_map(|rule| match rules.level(rule.rule_id) {
+                        RuleLevel::Severity(severity) => Some((rule.rule_id, severity)),
+                        RuleLevel::Allow => None,
+                    })
+                    .collect(),
+                users: inventory
+                    .accounts
+                    .iter()
+                    .flat_map(|account| {
+                        account.users.iter().map(|user| UserRef {
+                            account_id: account.account_id.clone(),
+                            user_name: user.user_name.clone(),
+                            arn: user.arn.clone(),
+                        })
+                    })
+                    .collect(),
+            },
+            region: DEFAULT_REGION.to_string(),
         }
     }
 }
 
 /// Dates in tables and CSV: RFC 3339 in UTC, to the second.
-fn format_date(date: DateTime<Utc>) -> String {
+pub(crate) fn format_date(date: DateTime<Utc>) -> String {
     date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use crate::config::Settings;
+
+    /// The demo's report at its collection instant (as `reports/` has it), changed by `edit`.
+    pub fn demo_report(edit: impl FnOnce(&mut Report)) -> Report {
+        let inventory = crate::app::parse_inventory("demo", crate::app::DEMO_INVENTORY).unwrap();
+        let settings = Settings::default();
+        let as_of = inventory.collected_at;
+        let findings = crate::rules::evaluate(&inventory, &settings.rules, as_of);
+        let gate = Gate::new(&findings, settings.fail_on, inventory.is_complete());
+        let mut report = Report::build(&inventory, &findings, &gate, &settings.rules, &[], as_of, as_of);
+        edit(&mut report);
+        report
+    }
 }
 
 #[cfg(test)]
@@ -528,7 +641,7 @@ mod tests {
     pub(crate) fn report_of(inventory: &Inventory) -> Report {
         let findings = evaluate(inventory, &RuleSettings::default(), as_of());
         let gate = Gate::new(&findings, FailOn::AtOrAbove(Severity::Low), inventory.is_complete());
-        Report::build(inventory, &findings, &gate, &[], as_of(), as_of())
+        Report::build(inventory, &findings, &gate, &RuleSettings::default(), &[], as_of(), as_of())
     }
 
     pub(crate) fn rendered(format: Format, report: &Report) -> String {
@@ -705,5 +818,27 @@ mod tests {
             assert_eq!(serde_json::from_str::<LastUseSource>(old).unwrap(), expected);
         }
         assert!(serde_json::from_str::<LastUseSource>("\"carrier pigeon\"").is_err());
+    }
+
+    #[test]
+    fn output_extensions_choose_the_format() {
+        let cases = [
+            ("r.csv", Format::Csv),
+            ("r.json", Format::Json),
+            ("R.JSON", Format::Json),
+            ("r.txt", Format::Table),
+            ("r.sarif", Format::Sarif),
+            ("r.asff.json", Format::Asff),
+            ("r.ocsf.json", Format::Ocsf),
+            ("junit.XML", Format::Junit),
+            ("summary.md", Format::Markdown),
+            ("dir.asff.json/r.json", Format::Json),
+            ("findings.ASFF.JSON", Format::Asff),
+        ];
+        for (path, format) in cases {
+            assert_eq!(Format::from_path(Path::new(path)), Ok(format), "{path}");
+        }
+        assert!(Format::from_path(Path::new("r.yaml")).unwrap_err().contains("unknown extension `.yaml`"));
+        assert!(Format::from_path(Path::new("r")).unwrap_err().contains("no extension"));
     }
 }

@@ -53,12 +53,12 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 "name": pascal_case(rule.id),
                 "shortDescription": {"text": rule.summary},
                 "fullDescription": {"text": rule.rationale},
-                "help": {"text": format!("{} Why: {} Maps to: {}.", rule.summary, rule.rationale, rule.standards)},
+                "help": {"text": format!("{} Why: {} Maps to: {}.", rule.summary, rule.rationale, rule.standards())},
                 "defaultConfiguration": {"level": level(rule.default_severity)},
                 "properties": {
                     "tags": ["security", "aws", "iam"],
                     "security-severity": security_severity(rule.default_severity),
-                    "standards": rule.standards,
+                    "standards": rule.standards(),
                 },
             })
         })

@@ -8,7 +8,9 @@
 //! so the last use is the best evidence of when it stopped being needed. Example: an
 //! inactive key last used 40 days ago is flagged; one last used 10 days ago is not.
 
-use super::{days_between, Check, Context, Hit, Rule, RuleId, Severity, Threshold};
+use super::{
+    days_between, Check, Context, Control, Framework, Hit, Rule, RuleId, Severity, Subject, Threshold,
+};
 use crate::model::{KeyStatus, LastUsed, User};
 
 pub(super) const RULE: Rule = Rule {
@@ -18,7 +20,11 @@ pub(super) const RULE: Rule = Rule {
     threshold: Some(Threshold::InactiveGraceDays),
     summary: "An inactive access key last used (else created) inactive-grace-days (default 30) or more ago: delete it.",
     rationale: "A deactivated key can be reactivated by anyone with iam:UpdateAccessKey and blocks a rotation slot; once the grace period shows nothing needs it, delete it.",
-    standards: "CIS AWS Foundations 1.12 (remove unneeded credentials); AWS IAM best practices",
+    controls: &[
+        Control::new(Framework::CisV3, "1.12"),
+        Control::new(Framework::CisV5, "1.11"),
+    ],
+    subject: Subject::Key,
     check: Check::User(check),
 };
 

@@ -4,7 +4,9 @@
 //! schedule bounds how long a leaked key stays useful. Example: a key created 120 days ago
 //! and still Active is flagged; the same key at exactly 90 days is not ("90 days or less").
 
-use super::{days_between, Check, Context, Hit, Rule, RuleId, Severity, Threshold};
+use super::{
+    days_between, Check, Context, Control, Framework, Hit, Rule, RuleId, Severity, Subject, Threshold,
+};
 use crate::model::User;
 
 pub(super) const RULE: Rule = Rule {
@@ -14,7 +16,14 @@ pub(super) const RULE: Rule = Rule {
     threshold: Some(Threshold::MaxKeyAgeDays),
     summary: "An active access key is older than max-key-age-days (default 90): rotate it.",
     rationale: "A leaked long-lived key stays valid until someone rotates it; regular rotation bounds the damage window.",
-    standards: "CIS AWS Foundations 1.14; AWS Security Hub IAM.3",
+    controls: &[
+        Control::new(Framework::CisV3, "1.14"),
+        Control::new(Framework::CisV5, "1.13"),
+        Control::new(Framework::SecurityHub, "IAM.3"),
+        Control::new(Framework::PciDss4, "8.3.9"),
+        Control::new(Framework::PciDss4, "8.6.3"),
+    ],
+    subject: Subject::Key,
     check: Check::User(check),
 };
 

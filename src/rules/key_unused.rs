@@ -10,7 +10,9 @@
 //! A key whose last use could not be read (`Unknown`) is not judged here: the scan is
 //! already marked incomplete, and guessing would either hide or invent a finding.
 
-use super::{days_between, Check, Context, Hit, Rule, RuleId, Severity, Threshold};
+use super::{
+    days_between, Check, Context, Control, Framework, Hit, Rule, RuleId, Severity, Subject, Threshold,
+};
 use crate::model::{LastUsed, User};
 
 pub(super) const RULE: Rule = Rule {
@@ -20,7 +22,13 @@ pub(super) const RULE: Rule = Rule {
     threshold: Some(Threshold::UnusedDays),
     summary: "An active access key was last used unused-days (default 45) or more ago, or never used and created that long ago: deactivate it.",
     rationale: "A key nobody uses still works for whoever finds it; disabling it costs nothing and removes the risk.",
-    standards: "CIS AWS Foundations 1.12; AWS Security Hub IAM.22",
+    controls: &[
+        Control::new(Framework::CisV3, "1.12"),
+        Control::new(Framework::CisV5, "1.11"),
+        Control::new(Framework::SecurityHub, "IAM.22"),
+        Control::new(Framework::PciDss4, "8.2.6"),
+    ],
+    subject: Subject::Key,
     check: Check::User(check),
 };
 

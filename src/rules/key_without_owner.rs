@@ -9,7 +9,7 @@
 //! with an empty value is no owner. Example: with the defaults, a user tagged `team=payments`
 //! is owned; one tagged only `cost-center=42` is not, and each of its active keys is flagged.
 
-use super::{Check, Context, Hit, Rule, RuleId, Severity};
+use super::{Check, Context, Hit, Rule, RuleId, Severity, Subject};
 use crate::model::User;
 
 pub(super) const RULE: Rule = Rule {
@@ -19,7 +19,9 @@ pub(super) const RULE: Rule = Rule {
     threshold: None,
     summary: "An active access key belongs to a user with none of the owner tags ([owners] tag-keys, default owner, team): tag the user.",
     rationale: "Findings are routed to the team that owns the user; a key nobody owns is a key nobody rotates.",
-    standards: "Tagging practice (AWS Well-Architected SEC03-BP02); no CIS control",
+    // A tagging practice, not a control of CIS, Security Hub or PCI DSS.
+    controls: &[],
+    subject: Subject::Key,
     check: Check::User(check),
 };
 

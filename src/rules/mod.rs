@@ -167,9 +167,82 @@ pub struct Rule {
     pub summary: &'static str,
     /// Why it matters.
     pub rationale: &'static str,
-    /// The controls it maps to.
-    pub standards: &'static str,
+    /// The compliance controls it checks: the one place they are written; `keyaudit rules`,
+    /// SARIF and ASFF (`Compliance.RelatedRequirements`) read them from here.
+    pub controls: &'static [Control],
+    /// What one of its findings is about.
+    pub subject: Subject,
     check: Check,
+}
+
+impl Rule {
+    /// The controls as one line, grouped by framework:
+    /// `CIS AWS Foundations Benchmark v3.0.0 1.14; ...; PCI DSS v4.0 8.3.9, 8.6.3`.
+    pub fn standards(&self) -> String {
+        let mut groups: Vec<(Framework, Vec<&str>)> = Vec::new();
+        for control in self.controls {
+            match groups.iter_mut().find(|(framework, _)| *framework == control.framework) {
+                Some((_, ids)) => ids.push(control.id),
+                None => groups.push((control.framework, vec![control.id])),
+            }
+        }
+        let groups: Vec<String> = groups
+            .iter()
+            .map(|(framework, ids)| format!("{} {}", framework.name(), ids.join(", ")))
+            .collect();
+        if groups.is_empty() {
+            return "no compliance control (a practice keyaudit checks)".to_string();
+        }
+        groups.join("; ")
+    }
+}
+
+/// What a finding of a rule is about: one key, one user (and the keys involved), or the
+/// account (its root user). Formats that also list what passed (JUnit) enumerate these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Key,
+    User,
+    Account,
+}
+
+/// A compliance framework that rules map to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framework {
+    CisV3,
+    CisV5,
+    SecurityHub,
+    PciDss4,
+}
+
+impl Framework {
+    /// The standard's name as Security Hub writes it in `RelatedRequirements`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Framework::CisV3 => "CIS AWS Foundations Benchmark v3.0.0",
+            Framework::CisV5 => "CIS AWS Foundations Benchmark v5.0.0",
+            Framework::SecurityHub => "AWS Security Hub",
+            Framework::PciDss4 => "PCI DSS v4.0",
+        }
+    }
+}
+
+/// One control of a framework, e.g. CIS v3.0.0 `1.14`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Control {
+    pub framework: Framework,
+    pub id: &'static str,
+}
+
+impl Control {
+    pub const fn new(framework: Framework, id: &'static str) -> Control {
+        Control { framework, id }
+    }
+
+    /// `standard/control`, the form of ASFF's `Compliance.RelatedRequirements`.
+    pub fn requirement(&self) -> String {
+        format!("{}/{}", self.framework.name(), self.id)
+    }
 }
 
 /// What a rule looks at: one user at a time, or the account as a whole (its root user).
@@ -429,13 +502,46 @@ mod tests {
             assert!(rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
             assert_eq!(rule.rule_id.as_str(), rule.id);
             assert_eq!(rule.id.parse::<RuleId>().unwrap(), rule.rule_id);
-            assert!(!rule.summary.is_empty() && !rule.rationale.is_empty() && !rule.standards.is_empty());
+            assert!(!rule.summary.is_empty() && !rule.rationale.is_empty());
+            // Every rule maps to controls but key-without-owner, a practice no framework names.
+            assert!(!rule.controls.is_empty() || rule.rule_id == RuleId::KeyWithoutOwner, "{}", rule.id);
         }
         // One row per id, in the registry and in the vocabulary alike.
         assert_eq!(RULES.len(), RuleId::ALL.len());
         for id in RuleId::ALL {
             assert_eq!(id.rule().rule_id, id);
         }
+    }
+
+    #[test]
+    fn findings_have_the_shape_of_their_rules_subject() {
+        let demo = crate::app::parse_inventory("demo", crate::app::DEMO_INVENTORY).unwrap();
+        let findings = evaluate(&demo, &RuleSettings::default(), demo.collected_at);
+        for rule in RULES {
+            let mine: Vec<_> = findings.iter().filter(|f| f.rule == rule.rule_id).collect();
+            assert!(!mine.is_empty(), "the demo has no {} finding to check", rule.id);
+            for finding in mine {
+                // A finding naming several keys (two-active-keys names the older one) is
+                // about the user.
+                let one_key = finding.access_key_id.is_some() && finding.key_ids.len() == 1;
+                let shape = match (one_key, finding.user_name == ROOT_USER) {
+                    (_, true) => Subject::Account,
+                    (true, false) => Subject::Key,
+                    (false, false) => Subject::User,
+                };
+                assert_eq!(shape, rule.subject, "{}", finding.id());
+            }
+        }
+    }
+
+    #[test]
+    fn controls_read_as_one_line_per_framework() {
+        assert_eq!(
+            RuleId::KeyTooOld.rule().standards(),
+            "CIS AWS Foundations Benchmark v3.0.0 1.14; CIS AWS Foundations Benchmark v5.0.0 1.13; \
+             AWS Security Hub IAM.3; PCI DSS v4.0 8.3.9, 8.6.3"
+        );
+        assert_eq!(RuleId::RootAccessKey.rule().controls[2].requirement(), "AWS Security Hub/IAM.4");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! report's `<root_account>` row has a key in slot 1 or 2 (active or not: an inactive
 //! root key can be reactivated by the root user).
 
-use super::{Check, Context, Hit, Rule, RuleId, Severity, ROOT_USER};
+use super::{Check, Context, Control, Framework, Hit, Rule, RuleId, Severity, Subject, ROOT_USER};
 use crate::model::{Account, KeyStatus};
 
 pub(super) const RULE: Rule = Rule {
@@ -17,7 +17,12 @@ pub(super) const RULE: Rule = Rule {
     threshold: None,
     summary: "The root user has an access key: delete it.",
     rationale: "Root credentials cannot be limited by IAM policies; a root access key is an unrestricted long-lived credential.",
-    standards: "CIS AWS Foundations 1.4; AWS Security Hub IAM.4",
+    controls: &[
+        Control::new(Framework::CisV3, "1.4"),
+        Control::new(Framework::CisV5, "1.3"),
+        Control::new(Framework::SecurityHub, "IAM.4"),
+    ],
+    subject: Subject::Account,
     check: Check::Account(check),
 };
 

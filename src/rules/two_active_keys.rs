@@ -8,7 +8,9 @@
 //! that names the 200-day-old key as the one to deactivate (its `access_key_id`; `key_ids`
 //! lists both).
 
-use super::{days_between, Check, Context, Hit, Rule, RuleId, Severity, Threshold};
+use super::{
+    days_between, Check, Context, Control, Framework, Hit, Rule, RuleId, Severity, Subject, Threshold,
+};
 use crate::model::User;
 
 pub(super) const RULE: Rule = Rule {
@@ -18,7 +20,11 @@ pub(super) const RULE: Rule = Rule {
     threshold: Some(Threshold::RotationWindowDays),
     summary: "A user has two active access keys and the newer is rotation-window-days (default 7) or older: finish the rotation.",
     rationale: "Two active keys double the exposure and hide which one a workload really uses; a rotation should end with one.",
-    standards: "CIS AWS Foundations 1.13",
+    controls: &[
+        Control::new(Framework::CisV3, "1.13"),
+        Control::new(Framework::CisV5, "1.12"),
+    ],
+    subject: Subject::User,
     check: Check::User(check),
 };
 
