@@ -95,6 +95,7 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
         }
     }
     failures.extend(write_outputs(&plan, &inventory, &evaluated.report)?);
+    failures.extend(write_split(&plan, &inventory, &evaluated)?);
     write_stdout(&render(plan.stdout_format, &evaluated.report)?)?;
     warn_if_incomplete(&inventory);
     report_failures(&failures, "the other outputs were written");
@@ -171,6 +172,51 @@ fn write_outputs(plan: &ScanPlan, inventory: &Inventory, report: &Report) -> Res
             failures.push(format!("--output {}: cannot write it: {e}", path.display()));
         }
     }
+    Ok(failures)
+}
+
+/// `--split-by owner`: each owner's report, in every `--output` format, under the directory.
+/// Failures are one line each (exit 3), like the other outputs.
+fn write_split(
+    plan: &ScanPlan,
+    inventory: &Inventory,
+    evaluated: &Evaluated,
+) -> Result<Vec<String>, AppError> {
+    let Some((_, dir)) = &plan.split else {
+        return Ok(Vec::new());
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Ok(vec![format!("--output-dir {}: cannot create it: {e}", dir.display())]);
+    }
+    let settings = &plan.settings;
+    let owners = crate::split::by_owner(inventory, &evaluated.findings, &settings.rules.owner_tag_keys);
+    let mut failures = Vec::new();
+    let mut written = 0;
+    for (owner, (slice, findings)) in &owners {
+        let gate = Gate::counting(findings, settings.fail_on, slice.is_complete(), evaluated.gate.new_only);
+        let report = Report::build(
+            slice,
+            findings,
+            &gate,
+            &settings.rules,
+            &evaluated.report.suppressions,
+            evaluated.report.as_of,
+            evaluated.report.generated_at,
+        );
+        let stem = crate::split::file_stem(owner.as_deref());
+        for (format, _) in &plan.outputs {
+            let path = dir.join(format!("{stem}{}", format.extension()));
+            match output::write_whole(&path, &render(*format, &report)?) {
+                Ok(()) => written += 1,
+                Err(e) => failures.push(format!("--output-dir {}: cannot write it: {e}", path.display())),
+            }
+        }
+    }
+    eprintln!(
+        "keyaudit: --split-by owner: {written} report(s) for {} owner(s) and the unowned in {}",
+        owners.len() - 1,
+        dir.display()
+    );
     Ok(failures)
 }
 
@@ -674,6 +720,9 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
     }
     if !matches!(scan.format, Format::Table | Format::Json) {
         return Err(usage("remediate prints its plan as --format table or json".into()));
+    }
+    if scan.split_by.is_some() {
+        return Err(usage("--split-by is for `keyaudit scan`; remediate prints one plan".into()));
     }
     if scan.history.is_some() || scan.baseline.is_some() {
         return Err(usage(

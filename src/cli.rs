@@ -441,6 +441,20 @@ pub struct ScanArgs {
     /// With --baseline: only new findings at or above --fail-on fail the run (exit 1).
     #[arg(long, requires = "baseline", help_heading = "History")]
     pub fail_on_new: bool,
+
+    /// Also write one report per owner (`[owners] tag-keys`) under --output-dir, in every
+    /// --output format, plus `unowned` for the rest.
+    #[arg(long, value_enum, value_name = "owner", requires = "output_dir", help_heading = "Output")]
+    pub split_by: Option<SplitBy>,
+    /// Where --split-by writes its reports (created if missing).
+    #[arg(long, value_name = "DIR", requires = "split_by", help_heading = "Output")]
+    pub output_dir: Option<PathBuf>,
+}
+
+/// What `--split-by` splits the report by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitBy {
+    Owner,
 }
 
 /// Where a scan's baseline comes from.
@@ -542,6 +556,8 @@ pub struct ScanPlan {
     pub history: Option<PathBuf>,
     pub baseline: Option<BaselineSource>,
     pub fail_on_new: bool,
+    /// `--split-by owner --output-dir DIR`.
+    pub split: Option<(SplitBy, PathBuf)>,
 }
 
 /// A problem with what the user asked for: exit 2, one line.
@@ -583,6 +599,21 @@ impl ScanArgs {
             Some("history") => Some(BaselineSource::History),
             Some("") => return Err(UsageError("--baseline: expected a JSON report's path or `history`".into())),
             Some(path) => Some(BaselineSource::Report(PathBuf::from(path))),
+        };
+        let split = match (self.split_by, &self.output_dir) {
+            (Some(by), Some(dir)) => {
+                if outputs.is_empty() {
+                    return Err(UsageError(
+                        "--split-by writes every --output format per owner: give at least one --output"
+                            .into(),
+                    ));
+                }
+                if dir.exists() && !dir.is_dir() {
+                    return Err(UsageError(format!("--output-dir {}: not a directory", dir.display())));
+                }
+                Some((by, dir.clone()))
+            }
+            _ => None,
         };
         let baseline_path = match &baseline {
             Some(BaselineSource::Report(path)) => Some(path.clone()),
@@ -651,6 +682,7 @@ impl ScanArgs {
             history,
             baseline,
             fail_on_new: self.fail_on_new,
+            split,
         };
         if !plan.dump_config {
             plan.check_destinations(&[], &[])?;

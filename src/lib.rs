@@ -23,4 +23,5 @@ pub mod privilege;
 pub mod remediate;
 pub mod report;
 pub mod rules;
+pub mod split;
 pub mod suppress;

@@ -21,7 +21,8 @@ fn scenario() -> Value {
             {"name": "wildcard", "tags": {"owner": "ops@example.com"}, "keys": [old("wild-key")],
              "inline": {"everything": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}},
             {"name": "reporting", "tags": {"owner": "bi@example.com"}, "groups": ["readers"], "keys": [old("report-key")]},
-            {"name": "orphan", "tags": {"cost-center": "42"}, "keys": [old("orphan-key")]}
+            {"name": "orphan", "tags": {"cost-center": "42"}, "keys": [old("orphan-key")]},
+            {"name": "hostile", "tags": {"owner": "../../x\nevil"}, "keys": [old("hostile-key")]}
         ]
     })
 }
@@ -62,6 +63,7 @@ fn owners_come_from_tags_and_privileged_users_findings_are_raised_and_say_why() 
         vec![
             ("key-too-old".into(), "root-like".into(), "high".into(), json!("platform"), json!(true)),
             ("key-too-old".into(), "wildcard".into(), "high".into(), json!("ops@example.com"), json!(true)),
+            ("key-too-old".into(), "hostile".into(), "medium".into(), json!("../../x\nevil"), json!(false)),
             ("key-too-old".into(), "orphan".into(), "medium".into(), Value::Null, json!(false)),
             (
                 "key-too-old".into(),
@@ -98,7 +100,7 @@ fn owners_come_from_tags_and_privileged_users_findings_are_raised_and_say_why() 
     assert_exit(&plain, 1);
     let plain: Value = serde_json::from_str(&stdout(&plain)).unwrap();
     let got = findings(&plain);
-    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got.len(), 5, "{got:?}");
     assert!(got.iter().all(|(rule, _, severity, owner, privileged)| rule == "key-too-old"
         && severity == "medium"
         && owner.is_null()
@@ -120,7 +122,62 @@ fn owners_come_from_tags_and_privileged_users_findings_are_raised_and_say_why() 
     assert!(got.iter().filter(|f| f.0 == "key-too-old").all(|f| f.2 == "medium"), "{got:?}");
     let orphan = got.iter().find(|f| f.1 == "orphan" && f.0 == "key-too-old").unwrap();
     assert_eq!(orphan.3, json!("42"), "owner from the configured tag key");
-    assert_eq!(got.iter().filter(|f| f.0 == "key-without-owner").count(), 3, "{got:?}");
+    assert_eq!(got.iter().filter(|f| f.0 == "key-without-owner").count(), 4, "{got:?}");
+}
+
+#[test]
+fn split_by_owner_writes_one_report_per_owner_inside_the_directory_only() {
+    let moto = Moto::start(&scenario());
+    let dir = temp_dir();
+    let output = keyaudit(
+        dir.path(),
+        Some(&moto.endpoint),
+        &[
+            "scan",
+            "--as-of",
+            AS_OF,
+            "--no-progress",
+            "--output",
+            "all.json",
+            "--output",
+            "all.csv",
+            "--split-by",
+            "owner",
+            "--output-dir",
+            "teams",
+        ],
+    );
+    assert_exit(&output, 1);
+    let mut files: Vec<String> = std::fs::read_dir(dir.path().join("teams"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    // 4 owners (platform, ops@, bi@, the hostile one) and the unowned, each as JSON and CSV.
+    assert_eq!(files.len(), 10, "{files:?}");
+    assert!(files.contains(&"unowned.json".to_string()) && files.contains(&"unowned.csv".to_string()));
+    assert!(files.iter().all(|name| !name.contains('\n') && !name.starts_with('.')), "{files:?}");
+    // Nothing escaped the directory: the hostile owner's file is in it, under a clean name.
+    assert!(!dir.path().join("x").exists() && !dir.path().parent().unwrap().join("x").exists());
+    let hostile = files
+        .iter()
+        .find(|name| name.starts_with("_._x_evil-") && name.ends_with(".json"))
+        .expect("hostile owner's file");
+    let report: Value = serde_json::from_str(&read(dir.path().join("teams").join(hostile))).unwrap();
+    let owners: Vec<&Value> = report["findings"].as_array().unwrap().iter().map(|f| &f["owner"]).collect();
+    assert_eq!(owners, vec![&json!("../../x\nevil")], "only that owner's findings");
+    assert_eq!(report["keys"].as_array().unwrap().len(), 1, "only that owner's keys");
+    let unowned: Value = serde_json::from_str(&read(dir.path().join("teams/unowned.json"))).unwrap();
+    let users: Vec<&str> =
+        unowned["findings"].as_array().unwrap().iter().map(|f| f["user_name"].as_str().unwrap()).collect();
+    assert_eq!(users, vec!["orphan", "orphan"], "key-too-old and key-without-owner of the untagged user");
+    // The whole report still goes to each --output path.
+    let all: Value = serde_json::from_str(&read(dir.path().join("all.json"))).unwrap();
+    assert_eq!(all["findings"].as_array().unwrap().len(), 6);
+
+    let bad = keyaudit(dir.path(), None, &["scan", "--demo", "--split-by", "owner", "--output-dir", "t"]);
+    assert_exit(&bad, 2);
+    assert!(stderr(&bad).contains("give at least one --output"), "{}", stderr(&bad));
 }
 
 #[test]
@@ -135,7 +192,7 @@ fn a_denied_details_call_is_an_error_row_and_exit_3_with_keys_still_reported() {
     );
     assert_exit(&output, 3);
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
-    assert_eq!(report["keys"].as_array().unwrap().len(), 4, "keys are still reported");
+    assert_eq!(report["keys"].as_array().unwrap().len(), 5, "keys are still reported");
     let errors = report["errors"].as_array().unwrap();
     assert!(
         errors

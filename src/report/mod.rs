@@ -63,6 +63,11 @@ const EXTENSIONS: [(&str, Format); 8] = [
 ];
 
 impl Format {
+    /// The file ending of the format (`.asff.json`, `.csv`): the first one `from_path` knows.
+    pub fn extension(self) -> &'static str {
+        EXTENSIONS.iter().find(|(_, format)| *format == self).map_or(".txt", |(ending, _)| ending)
+    }
+
     /// The format an `--output` file gets from its extension.
     pub fn from_path(path: &Path) -> Result<Format, String> {
         let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_ascii_lowercase();
