@@ -168,6 +168,7 @@ mod tests {
             baseline: None,
             owner: None,
             privileged_via: None,
+            scope: None,
         }
     }
 

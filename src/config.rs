@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 pub use crate::finding::FailOn;
 use crate::finding::{FindingId, RuleId, Severity};
 use crate::remediate::{parse_action, Action, RemediationSettings};
+use crate::rules::scope::Scope;
 use crate::rules::{RuleLevel, RuleSettings, Threshold, Thresholds, RULES};
 use crate::suppress::Suppression;
 
@@ -76,6 +77,8 @@ pub struct ConfigFile {
     pub owner_tag_keys: Option<Vec<String>>,
     /// `[privilege] escalate`.
     pub escalate_privileged: Option<bool>,
+    /// `[[scope]]`, in file order.
+    pub scopes: Vec<Scope>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +161,18 @@ impl ConfigFile {
                         }
                     }
                 }
+                ("scope", toml::Value::Array(entries)) => {
+                    for (index, entry) in entries.iter().enumerate() {
+                        match parse_scope(entry, index + 1) {
+                            Ok(scope) => config.scopes.push(scope),
+                            Err(e) => problems.push(format!("scope[{}]{e}", index + 1)),
+                        }
+                    }
+                }
+                ("scope", other) => problems.push(format!(
+                    "scope: expected an array of tables ([[scope]]), found {}",
+                    other.type_str()
+                )),
                 ("suppress", other) => problems.push(format!(
                     "suppress: expected an array of tables ([[suppress]]), found {}",
                     other.type_str()
@@ -214,7 +229,7 @@ impl ConfigFile {
                     problems.push(format!("{key}: expected a table, found {}", other.type_str()))
                 }
                 (key, _) => problems.push(format!(
-                    "{key}: unknown key (known: fail-on, thresholds, rules, remediate, suppress, history, owners, privilege)"
+                    "{key}: unknown key (known: fail-on, thresholds, rules, remediate, suppress, scope, history, owners, privilege)"
                 )),
             }
         }
@@ -246,6 +261,7 @@ impl ConfigFile {
         if let Some(on) = self.escalate_privileged {
             settings.rules.escalate_privileged = on;
         }
+        settings.rules.scopes.extend(self.scopes.iter().cloned());
         for &(rule, action) in &self.remediate {
             // Validated in `parse`, so this cannot fail.
             let _ = settings.remediate.set(rule, action);
@@ -273,6 +289,73 @@ fn rule_entries<T>(
         }
     }
     entries
+}
+
+/// One `[[scope]]` table (the `position`-th); errors start with `.key: ` (or `: `) to follow
+/// `scope[N]`.
+fn parse_scope(entry: &toml::Value, position: usize) -> Result<Scope, String> {
+    let toml::Value::Table(table) = entry else {
+        return Err(format!(": expected a table, found {}", entry.type_str()));
+    };
+    let mut scope = Scope { name: format!("scope[{position}]"), ..Scope::default() };
+    for (key, value) in table {
+        if let Some(threshold) = Threshold::ALL.into_iter().find(|t| t.key() == key) {
+            match value.as_integer().map(u32::try_from) {
+                Some(Ok(days)) if days <= MAX_THRESHOLD_DAYS => scope.thresholds.push((threshold, days)),
+                _ => {
+                    return Err(format!(
+                    ".{key}: expected a whole number of days from 0 to {MAX_THRESHOLD_DAYS}, found {value}"
+                ))
+                }
+            }
+            continue;
+        }
+        if key == "rules" {
+            let toml::Value::Table(rules) = value else {
+                return Err(format!(
+                    ".rules: expected a table like {{ key-unused = \"high\" }}, found {}",
+                    value.type_str()
+                ));
+            };
+            let mut problems = Vec::new();
+            scope.levels = rule_entries("rules", rules, &mut problems, |_, text| text.parse());
+            if let Some(problem) = problems.first() {
+                return Err(format!(".{problem}"));
+            }
+            continue;
+        }
+        const MATCHERS: [&str; 5] = ["name", "account", "user", "path", "tag"];
+        if !MATCHERS.contains(&key.as_str()) {
+            return Err(format!(
+                ".{key}: unknown key (known: name, account, user, path, tag, rules, and the thresholds)"
+            ));
+        }
+        let text = value.as_str().ok_or_else(|| format!(".{key}: expected a string, found {value}"))?;
+        match key.as_str() {
+            "name" => scope.name = text.to_string(),
+            "account" => scope.account = Some(text.to_string()),
+            "user" => scope.user = Some(text.to_string()),
+            "path" => scope.path = Some(text.to_string()),
+            "tag" => {
+                scope.tag = Some(match text.split_once('=') {
+                    Some((key, value)) => (key.to_string(), Some(value.to_string())),
+                    None => (text.to_string(), None),
+                })
+            }
+            other => {
+                return Err(format!(
+                    ".{other}: unknown key (known: name, account, user, path, tag, rules, and the thresholds)"
+                ))
+            }
+        }
+    }
+    if scope.account.is_none() && scope.user.is_none() && scope.path.is_none() && scope.tag.is_none() {
+        return Err(": matches everything; give at least one of account, user, path, tag".into());
+    }
+    if scope.thresholds.is_empty() && scope.levels.is_empty() {
+        return Err(": changes nothing; give a threshold or rules".into());
+    }
+    Ok(scope)
 }
 
 /// One `[[suppress]]` table; errors start with `.key: ` (or `: `) to follow `suppress[N]`.
@@ -354,6 +437,29 @@ pub fn dump(settings: &Settings) -> String {
     let _ = writeln!(out, "\n[privilege]\nescalate = {}", settings.rules.escalate_privileged);
     if let Some(path) = &settings.history {
         let _ = writeln!(out, "\n[history]\npath = {}", toml::Value::String(path.display().to_string()));
+    }
+    for scope in &settings.rules.scopes {
+        let _ = writeln!(out, "\n[[scope]]");
+        let _ = writeln!(out, "name = {}", toml::Value::String(scope.name.clone()));
+        let tag = scope.tag.as_ref().map(|(key, value)| match value {
+            Some(value) => format!("{key}={value}"),
+            None => key.clone(),
+        });
+        for (name, value) in
+            [("account", &scope.account), ("user", &scope.user), ("path", &scope.path), ("tag", &tag)]
+        {
+            if let Some(value) = value {
+                let _ = writeln!(out, "{name} = {}", toml::Value::String(value.clone()));
+            }
+        }
+        for (threshold, days) in &scope.thresholds {
+            let _ = writeln!(out, "{} = {days}", threshold.key());
+        }
+        if !scope.levels.is_empty() {
+            let levels: Vec<String> =
+                scope.levels.iter().map(|(rule, level)| format!("{rule} = \"{}\"", level.as_str())).collect();
+            let _ = writeln!(out, "rules = {{ {} }}", levels.join(", "));
+        }
     }
     for suppression in &settings.suppressions {
         let _ = writeln!(out, "\n[[suppress]]");
@@ -450,6 +556,17 @@ mod tests {
             ("[owners]\ntag-keys = [\"owner\", 3]", "owners.tag-keys: expected a non-empty list"),
             ("[owners]\ntags = [\"owner\"]", "owners.tags: unknown key (known: tag-keys)"),
             ("[privilege]\nescalate = \"yes\"", "privilege.escalate: expected true or false"),
+            ("[[scope]]\nmax-key-age-days = 30", "scope[1]: matches everything"),
+            ("[[scope]]\ntag = \"env=prod\"", "scope[1]: changes nothing"),
+            (
+                "[[scope]]\ntag = \"env=prod\"\nmax-key-age-days = -1",
+                "scope[1].max-key-age-days: expected a whole number",
+            ),
+            (
+                "[[scope]]\nuser = \"ci-*\"\nrules = { key-old = \"high\" }",
+                "scope[1].rules.key-old: unknown rule",
+            ),
+            ("[[scope]]\nuser = \"ci-*\"\nmax-age = 3", "scope[1].max-age: unknown key"),
             ("fail-on = ", "invalid TOML at line 1"),
         ];
         for (text, expected) in cases {
@@ -471,6 +588,14 @@ mod tests {
         settings.history = Some(PathBuf::from("audits/history.db"));
         settings.rules.owner_tag_keys = vec!["email".into(), "owner".into()];
         settings.rules.escalate_privileged = false;
+        settings.rules.scopes.push(Scope {
+            name: "prod \"users\"".into(),
+            tag: Some(("env".into(), Some("prod".into()))),
+            path: Some("/service/".into()),
+            thresholds: vec![(Threshold::MaxKeyAgeDays, 30)],
+            levels: vec![(RuleId::KeyUnused, RuleLevel::Severity(Severity::High))],
+            ..Scope::default()
+        });
         settings.rules.thresholds.unused_days = 12;
         settings.rules.levels.insert(RuleId::TwoActiveKeys, RuleLevel::Allow);
         settings.remediate.set(RuleId::KeyTooOld, Some(Action::Deactivate)).unwrap();
@@ -492,6 +617,7 @@ mod tests {
         assert_eq!(reread.history, settings.history);
         assert_eq!(reread.rules.owner_tag_keys, settings.rules.owner_tag_keys);
         assert_eq!(reread.rules.escalate_privileged, settings.rules.escalate_privileged);
+        assert_eq!(reread.rules.scopes, settings.rules.scopes);
 
         for rule in RULES {
             assert_eq!(reread.rules.level(rule.rule_id), settings.rules.level(rule.rule_id), "{}", rule.id);

@@ -191,6 +191,8 @@ pub struct Finding {
     pub owner: Option<String>,
     /// Why the user is privileged (empty: it is not); `None`: unknown (details not read).
     pub privileged_via: Option<Vec<String>>,
+    /// The `[[scope]]` whose thresholds and levels applied, by name; `None`: the base ones.
+    pub scope: Option<String>,
 }
 
 impl Finding {

@@ -181,6 +181,44 @@ fn split_by_owner_writes_one_report_per_owner_inside_the_directory_only() {
 }
 
 #[test]
+fn a_scope_changes_the_threshold_for_tagged_users_and_findings_name_it() {
+    let moto = Moto::start(&scenario());
+    let dir = temp_dir();
+    // Platform users (root-like, tagged team=platform) get a year; the rest keep 90 days.
+    std::fs::write(
+        dir.path().join("keyaudit.toml"),
+        "[[scope]]\nname = \"platform\"\ntag = \"team=platform\"\nmax-key-age-days = 365\n\n\
+         [[scope]]\nname = \"bi\"\ntag = \"owner=bi@example.com\"\nrules = { key-too-old = \"critical\" }\n",
+    )
+    .unwrap();
+    let output = keyaudit(
+        dir.path(),
+        Some(&moto.endpoint),
+        &["scan", "--as-of", AS_OF, "--format", "json", "--no-progress"],
+    );
+    assert_exit(&output, 1);
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let too_old: Vec<(&str, &str, &Value)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "key-too-old")
+        .map(|f| (f["user_name"].as_str().unwrap(), f["severity"].as_str().unwrap(), &f["scope"]))
+        .collect();
+    assert!(!too_old.iter().any(|(user, _, _)| *user == "root-like"), "{too_old:?}");
+    assert!(too_old.contains(&("reporting", "critical", &json!("bi"))), "{too_old:?}");
+    assert!(too_old.contains(&("orphan", "medium", &Value::Null)), "{too_old:?}");
+    // --dump-config shows the scopes as they will apply.
+    let dump = keyaudit(dir.path(), None, &["scan", "--dump-config"]);
+    assert!(
+        stdout(&dump)
+            .contains("[[scope]]\nname = \"platform\"\ntag = \"team=platform\"\nmax-key-age-days = 365"),
+        "{}",
+        stdout(&dump)
+    );
+}
+
+#[test]
 fn a_denied_details_call_is_an_error_row_and_exit_3_with_keys_still_reported() {
     let moto = Moto::start(&scenario());
     let dir = temp_dir();

@@ -291,6 +291,7 @@ mod tests {
             owner: None,
             privileged: None,
             privileged_via: Vec::new(),
+            scope: None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use super::{format_date, Report};
 
 /// New columns go at the end, so readers that index columns keep working.
-const HEADER: [&str; 26] = [
+const HEADER: [&str; 27] = [
     "account_id",
     "user_name",
     "access_key_id",
@@ -36,6 +36,7 @@ const HEADER: [&str; 26] = [
     "owner",
     "privileged",
     "privileged_via",
+    "scope",
 ];
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -70,6 +71,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             text(f.owner.clone()),
             text(f.privileged.map(|p| p.to_string())),
             f.privileged_via.join("; "),
+            text(f.scope.clone()),
         ])?;
     }
     for e in &report.errors {

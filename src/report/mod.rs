@@ -408,6 +408,9 @@ pub struct FindingRow {
     /// Why it is privileged (`AdministratorAccess via group admins`).
     #[serde(default)]
     pub privileged_via: Vec<String>,
+    /// The `[[scope]]` whose thresholds and levels applied; null: the base settings.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 impl KeyRow {
@@ -502,6 +505,7 @@ impl Report {
                     owner: finding.owner.clone(),
                     privileged: finding.privileged_via.as_ref().map(|reasons| !reasons.is_empty()),
                     privileged_via: finding.privileged_via.clone().unwrap_or_default(),
+                    scope: finding.scope.clone(),
                 }
             })
             .collect();

@@ -102,6 +102,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     "owner": f.owner,
                     "privileged": f.privileged,
                     "privileged_via": f.privileged_via,
+                    "scope": f.scope,
                     "security-severity": security_severity(f.severity),
                 },
             });

@@ -9,6 +9,7 @@ mod key_too_old;
 mod key_unused;
 mod key_without_owner;
 mod root_access_key;
+pub mod scope;
 mod two_active_keys;
 
 use std::collections::BTreeMap;
@@ -128,6 +129,8 @@ pub struct RuleSettings {
     pub owner_tag_keys: Vec<String>,
     /// `[privilege] escalate`: a privileged user's findings are one severity level higher.
     pub escalate_privileged: bool,
+    /// `[[scope]]`: thresholds and levels for the users they match (see [`scope`]).
+    pub scopes: Vec<scope::Scope>,
 }
 
 /// The owner tags when the config names none.
@@ -140,6 +143,7 @@ impl Default for RuleSettings {
             levels: BTreeMap::new(),
             owner_tag_keys: DEFAULT_OWNER_TAG_KEYS.map(String::from).into(),
             escalate_privileged: true,
+            scopes: Vec::new(),
         }
     }
 }
@@ -316,16 +320,28 @@ pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 /// in risk order: most severe first, then privileged users' first, then the oldest key
 /// first; then by user, key and rule, so reports are stable from run to run.
 pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<Utc>) -> Vec<Finding> {
-    let context =
-        Context { as_of, thresholds: settings.thresholds, owner_tag_keys: settings.owner_tag_keys.clone() };
     let mut findings = Vec::new();
     let mut hits = Vec::new();
-    for rule in RULES {
-        let RuleLevel::Severity(severity) = settings.level(rule.rule_id) else {
-            continue;
-        };
-        for account in &inventory.accounts {
-            let mut emit = |user: Option<&User>, user_name: &str, hits: &mut Vec<Hit>| {
+    for account in &inventory.accounts {
+        // Each user (and the account's root) under the settings of the scope that applies.
+        let subjects = account.users.iter().map(Some).chain([None]);
+        for user in subjects {
+            let effective = scope::Effective::of(settings, account, user);
+            let context = Context {
+                as_of,
+                thresholds: effective.thresholds,
+                owner_tag_keys: settings.owner_tag_keys.clone(),
+            };
+            for rule in RULES {
+                let RuleLevel::Severity(severity) = effective.level(rule.rule_id) else {
+                    continue;
+                };
+                match (rule.check, user) {
+                    (Check::User(check), Some(user)) => check(&context, user, &mut hits),
+                    (Check::Account(check), None) => check(&context, account, &mut hits),
+                    _ => continue,
+                }
+                let user_name = user.map_or(ROOT_USER, |user| user.user_name.as_str());
                 let owner =
                     user.and_then(|user| owner_of(user, &settings.owner_tag_keys)).map(str::to_string);
                 let privileged_via =
@@ -344,22 +360,11 @@ pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<
                         baseline: None,
                         owner: owner.clone(),
                         privileged_via: privileged_via.clone(),
+                        scope: effective.scope_name(),
                     };
                     escalate(&mut finding, settings);
                     finding
                 }));
-            };
-            match rule.check {
-                Check::User(check) => {
-                    for user in &account.users {
-                        check(&context, user, &mut hits);
-                        emit(Some(user), &user.user_name, &mut hits);
-                    }
-                }
-                Check::Account(check) => {
-                    check(&context, account, &mut hits);
-                    emit(None, ROOT_USER, &mut hits);
-                }
             }
         }
     }
