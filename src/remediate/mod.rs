@@ -292,6 +292,7 @@ mod tests {
             privileged: None,
             privileged_via: Vec::new(),
             scope: None,
+            controls: Vec::new(),
         }
     }
 

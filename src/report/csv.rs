@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use super::{format_date, Report};
 
 /// New columns go at the end, so readers that index columns keep working.
-const HEADER: [&str; 27] = [
+const HEADER: [&str; 28] = [
     "account_id",
     "user_name",
     "access_key_id",
@@ -37,6 +37,7 @@ const HEADER: [&str; 27] = [
     "privileged",
     "privileged_via",
     "scope",
+    "controls",
 ];
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -72,6 +73,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             text(f.privileged.map(|p| p.to_string())),
             f.privileged_via.join("; "),
             text(f.scope.clone()),
+            f.controls.join("; "),
         ])?;
     }
     for e in &report.errors {

@@ -411,6 +411,9 @@ pub struct FindingRow {
     /// The `[[scope]]` whose thresholds and levels applied; null: the base settings.
     #[serde(default)]
     pub scope: Option<String>,
+    /// The compliance controls the rule checks (`CIS AWS Foundations v3.0.0/1.14`, ...).
+    #[serde(default)]
+    pub controls: Vec<String>,
 }
 
 impl KeyRow {
@@ -506,6 +509,13 @@ impl Report {
                     privileged: finding.privileged_via.as_ref().map(|reasons| !reasons.is_empty()),
                     privileged_via: finding.privileged_via.clone().unwrap_or_default(),
                     scope: finding.scope.clone(),
+                    controls: finding
+                        .rule
+                        .rule()
+                        .controls
+                        .iter()
+                        .map(|control| control.requirement())
+                        .collect(),
                 }
             })
             .collect();
@@ -827,6 +837,29 @@ mod tests {
             assert_eq!(serde_json::from_str::<LastUseSource>(old).unwrap(), expected);
         }
         assert!(serde_json::from_str::<LastUseSource>("\"carrier pigeon\"").is_err());
+    }
+
+    #[test]
+    fn every_finding_carries_its_rules_controls_in_json_csv_and_sarif() {
+        let report = test_support::demo_report(|_| {});
+        let too_old = report.findings.iter().find(|f| f.rule == RuleId::KeyTooOld).unwrap();
+        assert!(too_old.controls.contains(&"AWS Security Hub/IAM.3".to_string()), "{:?}", too_old.controls);
+        assert!(too_old.controls.contains(&"PCI DSS v4.0/8.3.9".to_string()));
+        let json: serde_json::Value = serde_json::from_str(&tests_render(Format::Json, &report)).unwrap();
+        assert_eq!(json["findings"][0]["controls"], serde_json::json!(report.findings[0].controls));
+        let csv = tests_render(Format::Csv, &report);
+        let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+        let column = reader.headers().unwrap().iter().position(|h| h == "controls").unwrap();
+        let first = reader.records().next().unwrap().unwrap();
+        assert_eq!(&first[column], report.findings[0].controls.join("; "));
+        let sarif: serde_json::Value = serde_json::from_str(&tests_render(Format::Sarif, &report)).unwrap();
+        assert_eq!(sarif["runs"][0]["results"][0]["properties"]["controls"], json["findings"][0]["controls"]);
+    }
+
+    fn tests_render(format: Format, report: &Report) -> String {
+        let mut out = Vec::new();
+        format.render(report, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     "privileged": f.privileged,
                     "privileged_via": f.privileged_via,
                     "scope": f.scope,
+                    "controls": f.controls,
                     "security-severity": security_severity(f.severity),
                 },
             });
