@@ -96,7 +96,7 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
     }
     failures.extend(write_outputs(&plan, &inventory, &evaluated.report)?);
     failures.extend(write_split(&plan, &inventory, &evaluated)?);
-    write_stdout(&render(plan.stdout_format, &evaluated.report)?)?;
+    render_stdout(plan.stdout_format, &evaluated.report)?;
     warn_if_incomplete(&inventory);
     report_failures(&failures, "the other outputs were written");
     Ok(evaluated.gate.status().unless_outputs_failed(failures.len()))
@@ -168,7 +168,7 @@ fn history_baseline(store: &Store, inventory: &Inventory) -> Result<Baseline, Hi
 fn write_outputs(plan: &ScanPlan, inventory: &Inventory, report: &Report) -> Result<Vec<String>, AppError> {
     let mut failures: Vec<String> = save_inventory(plan, inventory).into_iter().collect();
     for (format, path) in &plan.outputs {
-        if let Err(e) = output::write_whole(path, &render(*format, report)?) {
+        if let Err(e) = output::write_with(path, |out| format.render(report, out)) {
             failures.push(format!("--output {}: cannot write it: {e}", path.display()));
         }
     }
@@ -206,7 +206,7 @@ fn write_split(
         let stem = crate::split::file_stem(owner.as_deref());
         for (format, _) in &plan.outputs {
             let path = dir.join(format!("{stem}{}", format.extension()));
-            match output::write_whole(&path, &render(*format, &report)?) {
+            match output::write_with(&path, |out| format.render(&report, out)) {
                 Ok(()) => written += 1,
                 Err(e) => failures.push(format!("--output-dir {}: cannot write it: {e}", path.display())),
             }
@@ -451,11 +451,16 @@ fn read_inventory(flag: &str, path: &Path) -> Result<Inventory, AppError> {
 
 pub fn parse_inventory(what: &str, text: &str) -> Result<Inventory, AppError> {
     // Check the version first so an old or future file gets a clear message, not a
-    // confusing field error.
-    let version = serde_json::from_str::<serde_json::Value>(text)
+    // confusing field error. Only the version is kept: the rest is skipped, not built (a
+    // `serde_json::Value` of a 2-million-key inventory took more memory than the inventory).
+    #[derive(serde::Deserialize)]
+    struct Version {
+        schema_version: Option<serde_json::Value>,
+    }
+    let version = serde_json::from_str::<Version>(text)
         .map_err(|e| usage(format!("{what}: not valid JSON: {e}")))?
-        .get("schema_version")
-        .and_then(serde_json::Value::as_u64);
+        .schema_version
+        .and_then(|version| version.as_u64());
     if version != Some(u64::from(INVENTORY_SCHEMA_VERSION)) {
         return Err(usage(format!(
             "{what}: not a keyaudit inventory of schema_version {INVENTORY_SCHEMA_VERSION} (found {})",
@@ -465,12 +470,17 @@ pub fn parse_inventory(what: &str, text: &str) -> Result<Inventory, AppError> {
     serde_json::from_str(text).map_err(|e| usage(format!("{what}: not a keyaudit inventory: {e}")))
 }
 
-fn render(format: Format, report: &Report) -> Result<Vec<u8>, AppError> {
-    let mut buffer = Vec::new();
-    format
-        .render(report, &mut buffer)
-        .map_err(|e| AppError::Runtime(format!("rendering the report: {e}")))?;
-    Ok(buffer)
+/// Renders the report straight to stdout (buffered, never whole in memory). A closed pipe
+/// is not an error, as in [`write_stdout`].
+fn render_stdout(format: Format, report: &Report) -> Result<(), AppError> {
+    let stdout = io::stdout().lock();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout);
+    match format.render(report, &mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(AppError::Runtime(format!("writing to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A closed pipe (`keyaudit scan | head`) is not an error: the reader got what it wanted.

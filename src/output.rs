@@ -149,6 +149,12 @@ fn inode(_: &Path) -> Option<(u64, u64)> {
 /// synced, then renamed over `path`. A symlink is followed (its target is replaced), and an
 /// existing file keeps its permissions; a new one gets the same as `std::fs::write` would.
 pub fn write_whole(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, |out| out.write_all(bytes))
+}
+
+/// Like [`write_whole`], with the content written by `write` straight into the temporary
+/// file (buffered): a large report is never held in memory whole.
+pub fn write_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let mut builder = tempfile::Builder::new();
     builder.prefix(".keyaudit-").suffix(".tmp");
@@ -162,7 +168,11 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Ok(meta) = fs::metadata(&target) {
         temp.as_file().set_permissions(meta.permissions())?;
     }
-    temp.write_all(bytes)?;
+    {
+        let mut buffered = io::BufWriter::with_capacity(1 << 16, temp.as_file_mut());
+        write(&mut buffered)?;
+        buffered.flush()?;
+    }
     temp.as_file().sync_all()?;
     temp.persist(&target).map_err(|e| e.error)?;
     Ok(())

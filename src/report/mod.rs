@@ -17,7 +17,7 @@ pub use keys::render_keys;
 pub use plan::render_plan;
 pub(crate) use table::new_table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -465,7 +465,20 @@ impl Report {
     ) -> Report {
         let keys: Vec<KeyRow> =
             inventory.keys().map(|(account, user, key)| KeyRow::of(account, user, key, as_of)).collect();
-        let account_of = |id: &str| inventory.accounts.iter().find(|a| a.account_id == id);
+        // Indexes, not searches: a finding's account and user are looked up once each, and
+        // per-account counts are one pass (searching made a large Organization quadratic).
+        let accounts_by_id: HashMap<&str, &Account> =
+            inventory.accounts.iter().map(|account| (account.account_id.as_str(), account)).collect();
+        let users_by_name: HashMap<(&str, &str), &User> = inventory
+            .accounts
+            .iter()
+            .flat_map(|account| {
+                account
+                    .users
+                    .iter()
+                    .map(move |user| ((account.account_id.as_str(), user.user_name.as_str()), user))
+            })
+            .collect();
 
         let findings: Vec<FindingRow> = findings
             .iter()
@@ -476,8 +489,9 @@ impl Report {
                     Some(LastUsed::At { service, region, .. }) => (service.clone(), region.clone()),
                     _ => (None, None),
                 };
-                let account = account_of(&finding.account_id);
-                let user = account.and_then(|a| a.users.iter().find(|u| u.user_name == finding.user_name));
+                let account = accounts_by_id.get(finding.account_id.as_str()).copied();
+                let user =
+                    users_by_name.get(&(finding.account_id.as_str(), finding.user_name.as_str())).copied();
                 FindingRow {
                     finding_id: finding.id().to_string(),
                     rule: finding.rule,
@@ -520,6 +534,14 @@ impl Report {
             })
             .collect();
 
+        let mut active_by_account: HashMap<&str, usize> = HashMap::new();
+        for key in keys.iter().filter(|key| key.status == KeyStatus::Active) {
+            *active_by_account.entry(key.account_id.as_str()).or_default() += 1;
+        }
+        let mut findings_by_account: HashMap<&str, usize> = HashMap::new();
+        for finding in &findings {
+            *findings_by_account.entry(finding.account_id.as_str()).or_default() += 1;
+        }
         let accounts: Vec<AccountSummary> = inventory
             .accounts
             .iter()
@@ -529,11 +551,8 @@ impl Report {
                 credential_report_generated_at: account.credential_report_generated_at,
                 users: account.users.len(),
                 keys: account.users.iter().map(|user| user.keys.len()).sum(),
-                active_keys: keys
-                    .iter()
-                    .filter(|key| key.account_id == account.account_id && key.status == KeyStatus::Active)
-                    .count(),
-                findings: findings.iter().filter(|f| f.account_id == account.account_id).count(),
+                active_keys: active_by_account.get(account.account_id.as_str()).copied().unwrap_or(0),
+                findings: findings_by_account.get(account.account_id.as_str()).copied().unwrap_or(0),
                 errors: inventory
                     .errors
                     .iter()
