@@ -441,6 +441,13 @@ pub struct ScanArgs {
     /// With --baseline: only new findings at or above --fail-on fail the run (exit 1).
     #[arg(long, requires = "baseline", help_heading = "History")]
     pub fail_on_new: bool,
+
+    /// Send the findings to `security-hub` (BatchImportFindings in --region, else the
+    /// configured region; AWS_ENDPOINT_URL_SECURITYHUB reaches another endpoint). A complete
+    /// scan also archives keyaudit's earlier findings of its accounts that are gone. A
+    /// finding Security Hub does not take is exit 3.
+    #[arg(long, value_enum, value_name = "TARGET", help_heading = "Output")]
+    pub publish: Option<crate::publish::Target>,
 }
 
 /// Where a scan's baseline comes from.
@@ -542,6 +549,8 @@ pub struct ScanPlan {
     pub history: Option<PathBuf>,
     pub baseline: Option<BaselineSource>,
     pub fail_on_new: bool,
+    /// Publish the findings here after the outputs are written (`--publish`).
+    pub publish: Option<crate::publish::Target>,
 }
 
 /// A problem with what the user asked for: exit 2, one line.
@@ -651,6 +660,7 @@ impl ScanArgs {
             history,
             baseline,
             fail_on_new: self.fail_on_new,
+            publish: self.publish,
         };
         if !plan.dump_config {
             plan.check_destinations(&[], &[])?;
