@@ -21,6 +21,7 @@ use crate::keys::{
 };
 use crate::model::{Inventory, KeyStatus, INVENTORY_SCHEMA_VERSION};
 use crate::output::{Destination, Input, Mode};
+use crate::publish::security_hub;
 use crate::remediate::apply::{Outcome, Stopped};
 use crate::remediate::audit_log::{self, AuditLog};
 use crate::report::{render_keys, render_plan, BaselineSummary, Format, KeyRow, Report, ResolvedRow};
@@ -80,7 +81,13 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
         },
         _ => report_baseline,
     };
-    let evaluated = evaluate_plan(&plan, &inventory, baseline.as_ref());
+    let mut evaluated = evaluate_plan(&plan, &inventory, baseline.as_ref());
+    let publisher = plan.publish.map(|target| Publisher::connect(&plan, target)).transpose()?;
+    if let Some(publisher) = &publisher {
+        // Security Hub takes findings for the region it is called in: the ASFF file written
+        // beside it says the same region.
+        evaluated.report.region = publisher.region.clone();
+    }
     if let Some(store) = store.as_mut() {
         let meta = RunMeta {
             as_of: evaluated.report.as_of,
@@ -97,9 +104,79 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
     failures.extend(write_outputs(&plan, &inventory, &evaluated.report)?);
     failures.extend(write_split(&plan, &inventory, &evaluated)?);
     render_stdout(plan.stdout_format, &evaluated.report)?;
+    if let Some(publisher) = publisher {
+        failures.extend(publisher.publish(&inventory, &evaluated.report));
+    }
     warn_if_incomplete(&inventory);
     report_failures(&failures, "the other outputs were written");
     Ok(evaluated.gate.status().unless_outputs_failed(failures.len()))
+}
+
+/// `--publish`: where the findings go, connected before the outputs are written.
+struct Publisher {
+    runtime: tokio::runtime::Runtime,
+    client: aws_sdk_securityhub::Client,
+    region: String,
+}
+
+/// The publish task's stack (see [`Publisher::connect`]).
+const PUBLISH_STACK_BYTES: usize = 32 * 1024 * 1024;
+
+/// Failure lines printed for one publish at most; the rest are counted.
+const MAX_PUBLISH_FAILURE_LINES: usize = 20;
+
+impl Publisher {
+    fn connect(plan: &ScanPlan, target: crate::publish::Target) -> Result<Publisher, AppError> {
+        match target {
+            crate::publish::Target::SecurityHub => {}
+        }
+        // The SDK's Security Hub types are large and deeply nested: publishing overflowed the
+        // main thread's 8 MiB stack in a debug build, and a worker's 8 MiB too; 16 MiB was
+        // enough (measured). The publish runs on a worker thread with twice that.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_stack_size(PUBLISH_STACK_BYTES)
+            .build()
+            .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))?;
+        let connection = runtime.block_on(crawl::connect(&plan.connect));
+        let config = connection
+            .config
+            .ok_or_else(|| AppError::Runtime("--publish security-hub: no AWS configuration".into()))?;
+        // `connect` always settles on a region (us-east-1 when nothing names one).
+        let region = config
+            .region()
+            .map(|region| region.to_string())
+            .unwrap_or_else(|| crate::report::DEFAULT_REGION.to_string());
+        let client = security_hub::client(&config);
+        Ok(Publisher { runtime, client, region })
+    }
+
+    /// Imports the report's ASFF findings; archives the gone ones only when the scan is
+    /// complete, and only in its accounts. Returns the failure, if any, as one line (exit 3);
+    /// each failed finding has been printed.
+    fn publish(self, inventory: &Inventory, report: &Report) -> Option<String> {
+        let findings = crate::report::asff::findings(report);
+        let scope = inventory.is_complete().then(|| crate::history::scope_of(inventory));
+        let Publisher { runtime, client, region } = self;
+        let count = findings.len();
+        let task = runtime
+            .spawn(async move { security_hub::publish(&client, &region, &findings, scope.as_ref()).await });
+        let outcome = match runtime.block_on(task) {
+            Ok(outcome) => outcome,
+            Err(e) => return Some(format!("--publish security-hub: {count} finding(s) not published: {e}")),
+        };
+        eprintln!("keyaudit: --publish security-hub: {}", outcome.summary());
+        for line in outcome.failure_lines(MAX_PUBLISH_FAILURE_LINES) {
+            eprintln!("keyaudit: error: --publish security-hub: {}", error_line(&line));
+        }
+        (!outcome.is_ok()).then(|| {
+            format!(
+                "--publish security-hub: {} finding(s) not published{}",
+                outcome.failed.len(),
+                if outcome.search_error.is_some() { ", earlier findings not archived" } else { "" }
+            )
+        })
+    }
 }
 
 fn history_error(error: HistoryError) -> AppError {
@@ -733,6 +810,12 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
     }
     if scan.split_by.is_some() {
         return Err(usage("--split-by is for `keyaudit scan`; remediate prints one plan".into()));
+    }
+    if scan.publish.is_some() {
+        return Err(usage(
+            "--publish is for `keyaudit scan`; remediate changes keys, the next scan publishes the result"
+                .into(),
+        ));
     }
     if scan.history.is_some() || scan.baseline.is_some() {
         return Err(usage(

@@ -442,6 +442,13 @@ pub struct ScanArgs {
     #[arg(long, requires = "baseline", help_heading = "History")]
     pub fail_on_new: bool,
 
+    /// Send the findings to `security-hub` (BatchImportFindings in --region, else the
+    /// configured region; AWS_ENDPOINT_URL_SECURITYHUB reaches another endpoint). A complete
+    /// scan also archives keyaudit's earlier findings of its accounts that are gone. A
+    /// finding Security Hub does not take is exit 3.
+    #[arg(long, value_enum, value_name = "TARGET", help_heading = "Output")]
+    pub publish: Option<crate::publish::Target>,
+
     /// Also write one report per owner (`[owners] tag-keys`) under --output-dir, in every
     /// --output format, plus `unowned` for the rest.
     #[arg(long, value_enum, value_name = "owner", requires = "output_dir", help_heading = "Output")]
@@ -558,6 +565,8 @@ pub struct ScanPlan {
     pub fail_on_new: bool,
     /// `--split-by owner --output-dir DIR`.
     pub split: Option<(SplitBy, PathBuf)>,
+    /// Publish the findings here after the outputs are written (`--publish`).
+    pub publish: Option<crate::publish::Target>,
 }
 
 /// A problem with what the user asked for: exit 2, one line.
@@ -683,6 +692,7 @@ impl ScanArgs {
             baseline,
             fail_on_new: self.fail_on_new,
             split,
+            publish: self.publish,
         };
         if !plan.dump_config {
             plan.check_destinations(&[], &[])?;

@@ -20,6 +20,7 @@ pub mod merge;
 pub mod model;
 pub mod output;
 pub mod privilege;
+pub mod publish;
 pub mod remediate;
 pub mod report;
 pub mod rules;

@@ -244,3 +244,24 @@ fn ci_recipes_parse_and_their_keyaudit_commands_are_valid() {
     );
     assert!(commands[1].contains(&junit.to_string()), "the JUnit artifact is what the scan writes");
 }
+
+#[test]
+fn the_scheduled_security_hub_recipe_parses_and_its_command_publishes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/codebuild-buildspec.yml");
+    let parsed: Value = serde_json::from_str(&python("read_yaml.py", &[&path])).unwrap();
+    let spec = &parsed[0];
+    assert_eq!(spec["version"], 0.2);
+    let build: Vec<&str> =
+        spec["phases"]["build"]["commands"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let commands = keyaudit_commands(&build.join("\n"));
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    let command = &commands[0];
+    keyaudit::cli::Cli::try_parse_from(command).unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(command.windows(2).any(|pair| pair == ["--publish", "security-hub"]), "{command:?}");
+    let artifacts: Vec<&str> =
+        spec["artifacts"]["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    for output in command.windows(2).filter(|pair| pair[0] == "--output").map(|pair| pair[1].as_str()) {
+        Format::from_path(Path::new(output)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(artifacts.contains(&output), "{output} is kept as an artifact");
+    }
+}

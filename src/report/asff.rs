@@ -78,9 +78,14 @@ pub fn finding_id(row: &FindingRow) -> String {
 }
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let findings: Vec<Value> = report.findings.iter().map(|row| finding(report, row)).collect();
-    serde_json::to_writer_pretty(&mut *out, &findings)?;
+    serde_json::to_writer_pretty(&mut *out, &findings(report))?;
     writeln!(out)
+}
+
+/// The report's findings as ASFF objects, in report order: what `--format asff` writes and
+/// what `--publish security-hub` imports (converted to the SDK's types, field by field).
+pub fn findings(report: &Report) -> Vec<Value> {
+    report.findings.iter().map(|row| finding(report, row)).collect()
 }
 
 fn finding(report: &Report, f: &FindingRow) -> Value {

@@ -2,7 +2,7 @@
 //! gate, and one small renderer per format. Renderers only format; they never decide
 //! pass/fail (that is [`crate::exit::Gate`]) and no rule knows which formats exist.
 
-mod asff;
+pub mod asff;
 mod csv;
 mod json;
 mod junit;
