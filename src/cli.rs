@@ -425,7 +425,7 @@ pub struct ScanArgs {
     #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     pub format: Format,
     /// Also write a report to PATH, format from the extension (.csv, .json, .txt, .sarif,
-    /// .asff.json, .ocsf.json, .xml for JUnit, .md); repeatable.
+    /// .asff.json, .ocsf.json, .xml for JUnit, .md, .html); repeatable.
     #[arg(long, value_name = "PATH", help_heading = "Output")]
     pub output: Vec<PathBuf>,
 

@@ -4,6 +4,7 @@
 
 mod asff;
 mod csv;
+mod html;
 mod json;
 mod junit;
 mod keys;
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::exit::Gate;
 use crate::finding::{BaselineState, Finding, RuleId, Severity};
 use crate::model::{AccessKey, Account, Inventory, KeyStatus, LastUsed, Root, ScanError, User};
-use crate::rules::{days_between, RuleLevel, RuleSettings, RULES};
+use crate::rules::{days_between, RuleLevel, RuleSettings, Thresholds, RULES};
 use crate::suppress::SuppressionStatus;
 
 /// Bumped when a field is removed or changes meaning (adding fields does not bump it).
@@ -47,11 +48,13 @@ pub enum Format {
     Junit,
     /// A short summary for CI job summaries and merge-request comments.
     Markdown,
+    /// One self-contained page with charts, for reviewers.
+    Html,
 }
 
 /// `--output` file endings and their formats; the longer endings first (`.asff.json` before
 /// `.json`).
-const EXTENSIONS: [(&str, Format); 8] = [
+const EXTENSIONS: [(&str, Format); 10] = [
     (".asff.json", Format::Asff),
     (".ocsf.json", Format::Ocsf),
     (".csv", Format::Csv),
@@ -60,6 +63,8 @@ const EXTENSIONS: [(&str, Format); 8] = [
     (".sarif", Format::Sarif),
     (".xml", Format::Junit),
     (".md", Format::Markdown),
+    (".html", Format::Html),
+    (".htm", Format::Html),
 ];
 
 impl Format {
@@ -99,6 +104,7 @@ impl Format {
             Format::Ocsf => ocsf::render(report, out),
             Format::Junit => junit::render(report, out),
             Format::Markdown => markdown::render(report, out),
+            Format::Html => html::render(report, out),
         }
     }
 }
@@ -134,6 +140,10 @@ pub struct Report {
     /// else [`DEFAULT_REGION`]. Not in the JSON report.
     #[serde(skip)]
     pub region: String,
+    /// The rule thresholds the findings were judged against (not in the JSON report): for
+    /// formats that draw them (the HTML report's charts).
+    #[serde(skip)]
+    pub thresholds: Thresholds,
 }
 
 /// The region of ASFF findings when `--region` is not given.
@@ -577,6 +587,7 @@ impl Report {
                     .collect(),
             },
             region: DEFAULT_REGION.to_string(),
+            thresholds: rules.thresholds,
         }
     }
 }
@@ -832,6 +843,8 @@ mod tests {
             ("r.ocsf.json", Format::Ocsf),
             ("junit.XML", Format::Junit),
             ("summary.md", Format::Markdown),
+            ("review.html", Format::Html),
+            ("REVIEW.HTM", Format::Html),
             ("dir.asff.json/r.json", Format::Json),
             ("findings.ASFF.JSON", Format::Asff),
         ];
