@@ -95,7 +95,8 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
         }
     }
     failures.extend(write_outputs(&plan, &inventory, &evaluated.report)?);
-    write_stdout(&render(plan.stdout_format, &evaluated.report)?)?;
+    let style = crate::cli::table_style(plan.color, &stdout_info());
+    write_stdout(&render(plan.stdout_format, &style, &evaluated.report)?)?;
     warn_if_incomplete(&inventory);
     report_failures(&failures, "the other outputs were written");
     Ok(evaluated.gate.status().unless_outputs_failed(failures.len()))
@@ -167,7 +168,9 @@ fn history_baseline(store: &Store, inventory: &Inventory) -> Result<Baseline, Hi
 fn write_outputs(plan: &ScanPlan, inventory: &Inventory, report: &Report) -> Result<Vec<String>, AppError> {
     let mut failures: Vec<String> = save_inventory(plan, inventory).into_iter().collect();
     for (format, path) in &plan.outputs {
-        if let Err(e) = output::write_whole(path, &render(*format, report)?) {
+        if let Err(e) =
+            output::write_whole(path, &render(*format, &crate::report::TableStyle::PLAIN, report)?)
+        {
             failures.push(format!("--output {}: cannot write it: {e}", path.display()));
         }
     }
@@ -419,10 +422,31 @@ pub fn parse_inventory(what: &str, text: &str) -> Result<Inventory, AppError> {
     serde_json::from_str(text).map_err(|e| usage(format!("{what}: not a keyaudit inventory: {e}")))
 }
 
-fn render(format: Format, report: &Report) -> Result<Vec<u8>, AppError> {
+/// What stdout is: the one place the terminal and the environment are read for the table.
+fn stdout_info() -> crate::cli::StdoutInfo {
+    let is_terminal = io::stdout().is_terminal();
+    crate::cli::StdoutInfo {
+        is_terminal,
+        terminal_columns: if is_terminal { terminal_columns() } else { None },
+        columns_var: std::env::var("COLUMNS").ok(),
+        no_color_var: std::env::var("NO_COLOR").ok(),
+    }
+}
+
+#[cfg(unix)]
+fn terminal_columns() -> Option<u16> {
+    rustix::termios::tcgetwinsize(io::stdout()).ok().map(|size| size.ws_col).filter(|&columns| columns > 0)
+}
+
+#[cfg(not(unix))]
+fn terminal_columns() -> Option<u16> {
+    None
+}
+
+fn render(format: Format, style: &crate::report::TableStyle, report: &Report) -> Result<Vec<u8>, AppError> {
     let mut buffer = Vec::new();
     format
-        .render(report, &mut buffer)
+        .render_styled(report, style, &mut buffer)
         .map_err(|e| AppError::Runtime(format!("rendering the report: {e}")))?;
     Ok(buffer)
 }

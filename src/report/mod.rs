@@ -17,6 +17,7 @@ mod table;
 pub use keys::render_keys;
 pub use plan::render_plan;
 pub(crate) use table::new_table;
+pub use table::TableStyle;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -88,12 +89,24 @@ impl Format {
         }
     }
 
+    /// The report in this format, as files and pipes get it (the table plain).
     pub fn render(self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        self.render_styled(report, &TableStyle::PLAIN, out)
+    }
+
+    /// The report in this format; `style` is how the table is drawn (other formats ignore it).
+    pub fn render_styled(self, report: &Report, style: &TableStyle, out: &mut dyn Write) -> io::Result<()> {
         match self {
+            Format::Table if style.color => {
+                // Every value and line was escaped as it was laid out; the colour escapes
+                // comfy-table added are the only ones, and must stay.
+                table::render(report, style, out)
+            }
             Format::Table => {
                 // The table is for a terminal: what the data holds is shown, never obeyed.
+                // (Already escaped cell by cell; this pass guarantees it for the whole text.)
                 let mut text = Vec::new();
-                table::render(report, &mut text)?;
+                table::render(report, style, &mut text)?;
                 let text = String::from_utf8_lossy(&text);
                 out.write_all(crate::output::escape_controls(&text, true).as_bytes())
             }
