@@ -103,7 +103,8 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
     }
     failures.extend(write_outputs(&plan, &inventory, &evaluated.report)?);
     failures.extend(write_split(&plan, &inventory, &evaluated)?);
-    render_stdout(plan.stdout_format, &evaluated.report)?;
+    let style = crate::cli::table_style(plan.color, &stdout_info());
+    render_stdout(plan.stdout_format, &style, &evaluated.report)?;
     if let Some(publisher) = publisher {
         failures.extend(publisher.publish(&inventory, &evaluated.report));
     }
@@ -549,15 +550,36 @@ pub fn parse_inventory(what: &str, text: &str) -> Result<Inventory, AppError> {
 
 /// Renders the report straight to stdout (buffered, never whole in memory). A closed pipe
 /// is not an error, as in [`write_stdout`].
-fn render_stdout(format: Format, report: &Report) -> Result<(), AppError> {
+fn render_stdout(format: Format, style: &crate::report::TableStyle, report: &Report) -> Result<(), AppError> {
     let stdout = io::stdout().lock();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout);
-    match format.render(report, &mut out).and_then(|()| out.flush()) {
+    match format.render_styled(report, style, &mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             Err(AppError::Runtime(format!("writing to stdout: {e}")))
         }
         _ => Ok(()),
     }
+}
+
+/// What stdout is: the one place the terminal and the environment are read for the table.
+fn stdout_info() -> crate::cli::StdoutInfo {
+    let is_terminal = io::stdout().is_terminal();
+    crate::cli::StdoutInfo {
+        is_terminal,
+        terminal_columns: if is_terminal { terminal_columns() } else { None },
+        columns_var: std::env::var("COLUMNS").ok(),
+        no_color_var: std::env::var("NO_COLOR").ok(),
+    }
+}
+
+#[cfg(unix)]
+fn terminal_columns() -> Option<u16> {
+    rustix::termios::tcgetwinsize(io::stdout()).ok().map(|size| size.ws_col).filter(|&columns| columns > 0)
+}
+
+#[cfg(not(unix))]
+fn terminal_columns() -> Option<u16> {
+    None
 }
 
 /// A closed pipe (`keyaudit scan | head`) is not an error: the reader got what it wanted.

@@ -14,7 +14,7 @@ use crate::config::{ConfigFile, FailOn, Settings, DEFAULT_CONFIG_FILE};
 use crate::crawl::{AccountsOptions, ConnectOptions, CrawlOptions, LastUsedSource, RetryMode};
 use crate::model::Shard;
 use crate::output::{self, Destination, Input, Mode};
-use crate::report::Format;
+use crate::report::{Format, TableStyle};
 use crate::rules::Threshold;
 
 /// `keyaudit --version`: the crate's version and the commit it was built from, or
@@ -425,9 +425,13 @@ pub struct ScanArgs {
     #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     pub format: Format,
     /// Also write a report to PATH, format from the extension (.csv, .json, .txt, .sarif,
-    /// .asff.json, .ocsf.json, .xml for JUnit, .md); repeatable.
+    /// .asff.json, .ocsf.json, .xml for JUnit, .md, .html); repeatable.
     #[arg(long, value_name = "PATH", help_heading = "Output")]
     pub output: Vec<PathBuf>,
+    /// Colour the table's severities on stdout: `auto` when stdout is a terminal and
+    /// NO_COLOR is not set, `always`, or `never`. Files never get colour.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, help_heading = "Output")]
+    pub color: ColorChoice,
 
     /// Record this run in a scan history (SQLite; created if missing) [default: `[history]
     /// path` from the config file]. See `keyaudit history`.
@@ -555,6 +559,8 @@ pub struct ScanPlan {
     pub settings: Settings,
     pub as_of: Option<DateTime<Utc>>,
     pub stdout_format: Format,
+    /// `--color`; what it means for stdout is [`table_style`]'s to say.
+    pub color: ColorChoice,
     pub outputs: Vec<(Format, PathBuf)>,
     /// The files this run reads (flag, path): no output may be one of them.
     pub inputs: Vec<(&'static str, PathBuf)>,
@@ -567,6 +573,46 @@ pub struct ScanPlan {
     pub split: Option<(SplitBy, PathBuf)>,
     /// Publish the findings here after the outputs are written (`--publish`).
     pub publish: Option<crate::publish::Target>,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// What stdout is, read once from the process's environment (`app`), so the choice below is a
+/// pure function.
+#[derive(Debug, Clone, Default)]
+pub struct StdoutInfo {
+    pub is_terminal: bool,
+    /// The terminal's width in columns, as the terminal reports it.
+    pub terminal_columns: Option<u16>,
+    /// `COLUMNS`, which overrides the terminal's own width (as in `COLUMNS=80 keyaudit ...`).
+    pub columns_var: Option<String>,
+    /// `NO_COLOR` (<https://no-color.org>): set and not empty means no colour under `auto`.
+    pub no_color_var: Option<String>,
+}
+
+/// How the table on stdout is drawn: on a terminal, as wide as it is and coloured unless
+/// `NO_COLOR` or `--color never`; in a pipe or a file, the plain table (coloured only with
+/// `--color always`).
+pub fn table_style(choice: ColorChoice, stdout: &StdoutInfo) -> TableStyle {
+    let width = if stdout.is_terminal {
+        let columns = stdout.columns_var.as_deref().and_then(|text| text.trim().parse::<u16>().ok());
+        columns.or(stdout.terminal_columns).filter(|&width| width > 0)
+    } else {
+        None
+    };
+    let no_color = stdout.no_color_var.as_deref().is_some_and(|value| !value.is_empty());
+    let color = match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stdout.is_terminal && !no_color,
+    };
+    TableStyle { width, color }
 }
 
 /// A problem with what the user asked for: exit 2, one line.
@@ -685,6 +731,7 @@ impl ScanArgs {
             settings,
             as_of: self.as_of,
             stdout_format: self.format,
+            color: self.color,
             outputs,
             inputs,
             dump_config: self.dump_config,
@@ -844,6 +891,37 @@ mod tests {
         let cli = Cli::try_parse_from(argv).map_err(|e| one_line(&e))?;
         let Command::Scan(scan) = cli.command else { unreachable!("scan parsed") };
         scan.into_plan().map_err(|e| e.0)
+    }
+
+    #[test]
+    fn table_style_fits_a_terminal_and_colours_it_unless_told_not_to() {
+        let terminal = |columns: Option<&str>, no_color: Option<&str>| StdoutInfo {
+            is_terminal: true,
+            terminal_columns: Some(132),
+            columns_var: columns.map(String::from),
+            no_color_var: no_color.map(String::from),
+        };
+        let pipe = StdoutInfo { is_terminal: false, columns_var: Some("80".into()), ..StdoutInfo::default() };
+        let style = |width, color| TableStyle { width, color };
+        let cases = [
+            (ColorChoice::Auto, terminal(None, None), style(Some(132), true)),
+            (ColorChoice::Auto, terminal(Some("80"), None), style(Some(80), true)),
+            (ColorChoice::Auto, terminal(Some("wide"), None), style(Some(132), true)),
+            (ColorChoice::Auto, terminal(None, Some("1")), style(Some(132), false)),
+            (ColorChoice::Auto, terminal(None, Some("")), style(Some(132), true)),
+            (ColorChoice::Always, terminal(None, Some("1")), style(Some(132), true)),
+            (ColorChoice::Never, terminal(None, None), style(Some(132), false)),
+            // A pipe or a file: the plain table, whatever COLUMNS says.
+            (ColorChoice::Auto, pipe.clone(), TableStyle::PLAIN),
+            (ColorChoice::Never, pipe.clone(), TableStyle::PLAIN),
+            (ColorChoice::Always, pipe, style(None, true)),
+        ];
+        for (choice, stdout, expected) in cases {
+            assert_eq!(table_style(choice, &stdout), expected, "{choice:?} {stdout:?}");
+        }
+        assert_eq!(plan(&["--demo", "--color", "never"]).unwrap().color, ColorChoice::Never);
+        assert_eq!(plan(&["--demo"]).unwrap().color, ColorChoice::Auto);
+        assert!(plan(&["--demo", "--color", "sometimes"]).is_err());
     }
 
     #[test]

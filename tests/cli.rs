@@ -474,3 +474,89 @@ fn completions_and_man_pages_are_generated_for_every_subcommand() {
         assert_eq!(stderr(&output).trim_end().lines().count(), 1, "{}", stderr(&output));
     }
 }
+
+/// In a pipe the table is the plain one whatever `COLUMNS` says; `--color always` colours it
+/// (and changes nothing else), `--color never` and `NO_COLOR` keep it plain.
+#[test]
+fn color_flag_and_no_color_in_a_pipe() {
+    let dir = temp_dir();
+    let sample =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/demo.txt"))
+            .unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = command(dir.path(), None, ("AKIDEXAMPLE", "secret"), args);
+        command.env_remove("NO_COLOR").env_remove("COLUMNS");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
+        assert_exit(&output, 1);
+        stdout(&output)
+    };
+    assert_eq!(run(&["scan", "--demo"], &[("COLUMNS", "80")]), sample);
+    assert_eq!(run(&["scan", "--demo", "--color", "never"], &[]), sample);
+    assert_eq!(run(&["scan", "--demo", "--color", "auto"], &[("NO_COLOR", "1")]), sample);
+    let coloured = run(&["scan", "--demo", "--color", "always"], &[("NO_COLOR", "1")]);
+    assert!(coloured.contains("\u{1b}[38;5;9m high"), "{coloured}");
+    let mut plain = coloured.clone();
+    for sgr in [
+        "\u{1b}[38;5;9m",
+        "\u{1b}[38;5;11m",
+        "\u{1b}[38;5;14m",
+        "\u{1b}[38;5;8m",
+        "\u{1b}[39m",
+        "\u{1b}[1m",
+        "\u{1b}[22m",
+        "\u{1b}[0m",
+    ] {
+        plain = plain.replace(sgr, "");
+    }
+    assert_eq!(plain, sample, "colour changes nothing else");
+    let bad =
+        command(dir.path(), None, ("AKIDEXAMPLE", "secret"), &["scan", "--demo", "--color", "sometimes"])
+            .output()
+            .unwrap();
+    assert_exit(&bad, 2);
+}
+
+/// On a real terminal (a pseudo-terminal from util-linux `script`): the table fits the width
+/// and severities are coloured unless NO_COLOR is set. Skipped, saying so, without `script`.
+#[test]
+fn on_a_terminal_the_table_fits_and_is_coloured() {
+    let has_script =
+        std::process::Command::new("script").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !has_script {
+        println!(
+            "SKIPPED on_a_terminal_the_table_fits_and_is_coloured: no util-linux `script` to make a terminal"
+        );
+        return;
+    }
+    let dir = temp_dir();
+    let binary = env!("CARGO_BIN_EXE_keyaudit");
+    let on_terminal = |columns: &str, no_color: Option<&str>| {
+        let mut command = std::process::Command::new("script");
+        command
+            .args(["-qec", &format!("{binary} scan --demo"), "/dev/null"])
+            .current_dir(dir.path())
+            .env("COLUMNS", columns)
+            .env_remove("NO_COLOR")
+            .stdin(std::process::Stdio::null());
+        if let Some(value) = no_color {
+            command.env("NO_COLOR", value);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        String::from_utf8(output.stdout).unwrap().replace("\r\n", "\n")
+    };
+    let coloured = on_terminal("80", None);
+    assert!(coloured.contains("\u{1b}[38;5;9m"), "{coloured}");
+    let plain = on_terminal("80", Some("1"));
+    assert!(!plain.contains('\u{1b}'), "{plain}");
+    assert!(plain.contains("left out to fit 80 columns"), "{plain}");
+    for line in plain.lines() {
+        assert!(line.chars().count() <= 80, "wider than 80: {line}");
+    }
+    assert!(plain.contains("AKIARZ7EXAMPLECIDEP1"), "key ids whole");
+    let wide = on_terminal("200", Some("1"));
+    assert!(wide.lines().next().unwrap().contains("USER ARN"), "{wide}");
+}

@@ -33,6 +33,7 @@ fn sample_reports_match_the_demo() {
         (Format::Ocsf, "demo.ocsf.json"),
         (Format::Junit, "demo.xml"),
         (Format::Markdown, "demo.md"),
+        (Format::Html, "demo.html"),
     ] {
         let mut rendered = Vec::new();
         format.render(&report, &mut rendered).expect("render");

@@ -4,6 +4,7 @@
 
 pub mod asff;
 mod csv;
+mod html;
 mod json;
 mod junit;
 mod keys;
@@ -16,6 +17,7 @@ mod table;
 pub use keys::render_keys;
 pub use plan::render_plan;
 pub(crate) use table::new_table;
+pub use table::TableStyle;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
@@ -27,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::exit::Gate;
 use crate::finding::{BaselineState, Finding, RuleId, Severity};
 use crate::model::{AccessKey, Account, Inventory, KeyStatus, LastUsed, Root, ScanError, User};
-use crate::rules::{days_between, RuleLevel, RuleSettings, RULES};
+use crate::rules::{days_between, RuleLevel, RuleSettings, Thresholds, RULES};
 use crate::suppress::SuppressionStatus;
 
 /// Bumped when a field is removed or changes meaning (adding fields does not bump it).
@@ -47,11 +49,13 @@ pub enum Format {
     Junit,
     /// A short summary for CI job summaries and merge-request comments.
     Markdown,
+    /// One self-contained page with charts, for reviewers.
+    Html,
 }
 
 /// `--output` file endings and their formats; the longer endings first (`.asff.json` before
 /// `.json`).
-const EXTENSIONS: [(&str, Format); 8] = [
+const EXTENSIONS: [(&str, Format); 10] = [
     (".asff.json", Format::Asff),
     (".ocsf.json", Format::Ocsf),
     (".csv", Format::Csv),
@@ -60,6 +64,8 @@ const EXTENSIONS: [(&str, Format); 8] = [
     (".sarif", Format::Sarif),
     (".xml", Format::Junit),
     (".md", Format::Markdown),
+    (".html", Format::Html),
+    (".htm", Format::Html),
 ];
 
 impl Format {
@@ -88,12 +94,24 @@ impl Format {
         }
     }
 
+    /// The report in this format, as files and pipes get it (the table plain).
     pub fn render(self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        self.render_styled(report, &TableStyle::PLAIN, out)
+    }
+
+    /// The report in this format; `style` is how the table is drawn (other formats ignore it).
+    pub fn render_styled(self, report: &Report, style: &TableStyle, out: &mut dyn Write) -> io::Result<()> {
         match self {
+            Format::Table if style.color => {
+                // Every value and line was escaped as it was laid out; the colour escapes
+                // comfy-table added are the only ones, and must stay.
+                table::render(report, style, out)
+            }
             Format::Table => {
                 // The table is for a terminal: what the data holds is shown, never obeyed.
+                // (Already escaped cell by cell; this pass guarantees it for the whole text.)
                 let mut text = Vec::new();
-                table::render(report, &mut text)?;
+                table::render(report, style, &mut text)?;
                 let text = String::from_utf8_lossy(&text);
                 out.write_all(crate::output::escape_controls(&text, true).as_bytes())
             }
@@ -104,6 +122,7 @@ impl Format {
             Format::Ocsf => ocsf::render(report, out),
             Format::Junit => junit::render(report, out),
             Format::Markdown => markdown::render(report, out),
+            Format::Html => html::render(report, out),
         }
     }
 }
@@ -139,6 +158,10 @@ pub struct Report {
     /// else [`DEFAULT_REGION`]. Not in the JSON report.
     #[serde(skip)]
     pub region: String,
+    /// The rule thresholds the findings were judged against (not in the JSON report): for
+    /// formats that draw them (the HTML report's charts).
+    #[serde(skip)]
+    pub thresholds: Thresholds,
 }
 
 /// The region of ASFF findings when `--region` is not given.
@@ -615,6 +638,7 @@ impl Report {
                     .collect(),
             },
             region: DEFAULT_REGION.to_string(),
+            thresholds: rules.thresholds,
         }
     }
 }
@@ -893,6 +917,8 @@ mod tests {
             ("r.ocsf.json", Format::Ocsf),
             ("junit.XML", Format::Junit),
             ("summary.md", Format::Markdown),
+            ("review.html", Format::Html),
+            ("REVIEW.HTM", Format::Html),
             ("dir.asff.json/r.json", Format::Json),
             ("findings.ASFF.JSON", Format::Asff),
         ];

@@ -1,159 +1,432 @@
 //! `--format table` (and `.txt` files): what a human reads. Findings, then failed calls if
 //! any, then a summary. Plain ASCII in Markdown table form, so it survives CI logs and pastes
-//! into tickets; it never depends on the terminal, so files and snapshots are stable.
+//! into tickets.
+//!
+//! On a terminal the table fits and has colour: [`TableStyle`] says how wide and whether to
+//! colour, decided once at the edge (`app`, from `--color`, `NO_COLOR` and the terminal), so
+//! this renderer stays pure and its output is snapshot-tested at any width. With
+//! [`TableStyle::PLAIN`] (files, pipes) it is the same table at any width, as always.
+//!
+//! Every value is escaped for the terminal ([`crate::output::escape_controls`]) before it is
+//! laid out, so widths are counted on what is shown and the only escape sequences in the
+//! output are the severity colours comfy-table adds around a cell's (already escaped) text.
 
+use std::fmt;
 use std::io::{self, Write};
 
-use comfy_table::{presets, ContentArrangement, Table};
+use comfy_table::{presets, Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, Width};
 
 use super::{format_date, Report, RootAccessKey};
+use crate::finding::Severity;
+use crate::output::escape_controls;
 use crate::suppress::SuppressionState;
 
-pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+/// How the table is drawn: the terminal's width (None: as wide as the content, the plain
+/// table) and whether severities are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableStyle {
+    pub width: Option<u16>,
+    pub color: bool,
+}
+
+impl TableStyle {
+    /// Files and pipes: the plain ASCII table, whatever the terminal.
+    pub const PLAIN: TableStyle = TableStyle { width: None, color: false };
+}
+
+/// Words longer than this may be split across lines to fit a terminal (key ids never are):
+/// below it, a column is left out instead of squeezed.
+const SPLIT_WORDS_OVER: usize = 12;
+
+/// A table to lay out: its header and rows, which columns may be left out to fit a width (the
+/// first named goes first), and which hold key ids (never split inside an id).
+struct Layout<'a> {
+    header: Vec<&'a str>,
+    rows: Vec<Vec<Cell>>,
+    droppable: &'a [&'a str],
+    key_columns: &'a [&'a str],
+    /// The column of prose (the detail): other columns are left out before it is squeezed
+    /// under this width; it is left out itself only when even [`SPLIT_WORDS_OVER`] is too wide.
+    roomy: Option<(&'a str, usize)>,
+}
+
+impl Layout<'_> {
+    /// The table as text, and the columns left out to fit `style.width` (none without one).
+    fn render(&self, style: &TableStyle) -> (String, Vec<&str>) {
+        let mut dropped: Vec<&str> = Vec::new();
+        let mut roomy = self.roomy.is_some();
+        if let Some(width) = style.width {
+            // Leave columns out, in order, until the narrowest each kept column can be fits.
+            loop {
+                let next = self.droppable.iter().find(|name| !dropped.contains(name));
+                // The prose column keeps its room while other columns can go instead; once it
+                // is next to go, it is squeezed to its narrowest first.
+                roomy = next.is_some_and(|name| Some(*name) != self.roomy.map(|(roomy, _)| roomy))
+                    || self.narrowest(&dropped, true) <= usize::from(width);
+                if self.narrowest(&dropped, roomy) <= usize::from(width) {
+                    break;
+                }
+                match next {
+                    Some(name) => dropped.push(name),
+                    // A terminal narrower than the columns that stay: lines will be wider.
+                    None => break,
+                }
+            }
+        }
+        (self.draw(style, &dropped, roomy), dropped)
+    }
+
+    fn kept(&self, dropped: &[&str]) -> Vec<usize> {
+        (0..self.header.len()).filter(|&i| !dropped.contains(&self.header[i])).collect()
+    }
+
+    /// The narrowest column `i` can be without splitting a key id, the header's words, or
+    /// any word up to [`SPLIT_WORDS_OVER`] wide (padding excluded).
+    fn min_width(&self, i: usize, roomy: bool) -> usize {
+        if let Some((name, width)) = self.roomy.filter(|_| roomy) {
+            if self.header[i] == name {
+                return width;
+            }
+        }
+        let header = self.header[i].split_whitespace().map(display_width).max().unwrap_or(0);
+        let words = self.rows.iter().flat_map(|row| words(&row[i])).max().unwrap_or(0);
+        let words =
+            if self.key_columns.contains(&self.header[i]) { words } else { words.min(SPLIT_WORDS_OVER) };
+        header.max(words)
+    }
+
+    /// The narrowest the table can be with these columns left out: each column, its padding
+    /// (a space each side) and the borders (`|` between and around columns).
+    fn narrowest(&self, dropped: &[&str], roomy: bool) -> usize {
+        let kept = self.kept(dropped);
+        kept.iter().map(|&i| self.min_width(i, roomy) + 3).sum::<usize>() + 1
+    }
+
+    fn draw(&self, style: &TableStyle, dropped: &[&str], roomy: bool) -> String {
+        let kept = self.kept(dropped);
+        let mut table = styled_table(kept.iter().map(|&i| self.header[i]), style);
+        for row in &self.rows {
+            table.add_row(kept.iter().map(|&i| row[i].clone()));
+        }
+        if style.width.is_some() {
+            for (column, &i) in kept.iter().enumerate() {
+                // comfy-table's widths include the padding.
+                let least = u16::try_from(self.min_width(i, roomy) + 2).unwrap_or(u16::MAX);
+                if let Some(col) = table.column_mut(column) {
+                    col.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(least)));
+                }
+            }
+        }
+        table.to_string()
+    }
+}
+
+/// The widths of the whitespace-separated words of a cell.
+fn words(cell: &Cell) -> Vec<usize> {
+    cell.content().split_whitespace().map(display_width).collect()
+}
+
+/// The columns a line takes on a terminal: colour escapes take none.
+fn display_width(line: &str) -> usize {
+    let mut width = 0;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI ... final byte (comfy-table's SGR sequences).
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            width += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        }
+    }
+    width
+}
+
+/// `text` broken at spaces into lines of at most `width` columns (a longer word keeps its own
+/// line); indentation is kept on the first line.
+fn wrap(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let indent: String = text.chars().take_while(|c| *c == ' ').collect();
+    for word in text.split(' ').skip(indent.len()) {
+        let shown = display_width(&escape_controls(&current, true));
+        let word_width = display_width(&escape_controls(word, true));
+        if !current.is_empty() && shown + 1 + word_width > width {
+            lines.push(std::mem::take(&mut current));
+        } else if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    lines.push(current);
+    format!("{indent}{}", lines.join("\n"))
+}
+
+/// A cell of terminal text: control characters written as escapes, newlines kept (cells use
+/// them between keys).
+fn cell(text: impl AsRef<str>) -> Cell {
+    Cell::new(escape_controls(text.as_ref(), true))
+}
+
+/// The severity cell, coloured when the style says so.
+fn severity_cell(severity: Severity, text: String, style: &TableStyle) -> Cell {
+    let cell = cell(text);
+    if !style.color {
+        return cell;
+    }
+    match severity {
+        Severity::Critical => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+        Severity::High => cell.fg(Color::Red),
+        Severity::Medium => cell.fg(Color::Yellow),
+        Severity::Low => cell.fg(Color::Cyan),
+        Severity::Info => cell.fg(Color::DarkGrey),
+    }
+}
+
+/// Text lines around the tables, escaped like the cells; the tables are written as laid out.
+struct Out<'a> {
+    inner: &'a mut dyn Write,
+    error: Option<io::Error>,
+    /// Lines are wrapped at spaces to this width (the terminal's), if any.
+    width: Option<usize>,
+}
+
+impl fmt::Write for Out<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.inner.write_all(escape_controls(text, true).as_bytes()).map_err(|e| {
+            self.error = Some(e);
+            fmt::Error
+        })
+    }
+}
+
+impl Out<'_> {
+    fn table(&mut self, layout: Layout, style: &TableStyle) -> io::Result<()> {
+        let (text, dropped) = layout.render(style);
+        self.inner.write_all(text.as_bytes())?;
+        self.inner.write_all(b"\n")?;
+        if !dropped.is_empty() {
+            self.line(format_args!(
+                "(left out to fit {} columns: {})",
+                style.width.unwrap_or_default(),
+                dropped.join(", ")
+            ))?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, args: fmt::Arguments) -> io::Result<()> {
+        let text = match self.width {
+            Some(width) => wrap(&args.to_string(), width),
+            None => args.to_string(),
+        };
+        fmt::Write::write_fmt(self, format_args!("{text}\n")).map_err(|_| self.take_error())
+    }
+
+    fn take_error(&mut self) -> io::Error {
+        self.error.take().unwrap_or_else(|| io::Error::other("formatting the table"))
+    }
+}
+
+pub(super) fn render(report: &Report, style: &TableStyle, out: &mut dyn Write) -> io::Result<()> {
+    let mut out = Out { inner: out, error: None, width: style.width.map(usize::from) };
+    let out = &mut out;
     let (counted, suppressed): (Vec<_>, Vec<_>) = report.findings.iter().partition(|f| !f.suppressed);
     if counted.is_empty() && report.complete {
-        writeln!(out, "No findings.")?;
+        out.line(format_args!("No findings."))?;
     } else if counted.is_empty() {
-        writeln!(out, "No findings in the data collected, but the scan is INCOMPLETE (see below).")?;
+        out.line(format_args!("No findings in the data collected, but the scan is INCOMPLETE (see below)."))?;
     } else {
-        let mut table = new_table([
-            "SEVERITY",
-            "RULE",
-            "ACCOUNT",
-            "USER",
-            "PATH",
-            "ACCESS KEY",
-            "AGE",
-            "LAST USED",
-            "DETAIL",
-            "USER ARN",
-        ]);
-        for f in counted {
-            let key = key_cell(f);
-            let last_used = match (f.last_used_state, f.last_used) {
-                (_, Some(date)) => {
-                    format!("{} ({}d ago)", format_date(date), f.days_since_last_use.unwrap_or_default())
+        let rows = counted
+            .iter()
+            .map(|f| {
+                let last_used = match (f.last_used_state, f.last_used) {
+                    (_, Some(date)) => {
+                        format!("{} ({}d ago)", format_date(date), f.days_since_last_use.unwrap_or_default())
+                    }
+                    (Some(state), None) => state.as_str().to_string(),
+                    (None, None) => String::new(),
+                };
+                let mut detail = f.message.clone();
+                if f.suppression_expired {
+                    let expires = f.suppression_expires.map(|d| d.to_string()).unwrap_or_default();
+                    detail.push_str(&format!(" [suppression expired {expires}]"));
                 }
-                (Some(state), None) => state.as_str().to_string(),
-                (None, None) => String::new(),
-            };
-            let mut detail = f.message.clone();
-            if f.suppression_expired {
-                let expires = f.suppression_expires.map(|d| d.to_string()).unwrap_or_default();
-                detail.push_str(&format!(" [suppression expired {expires}]"));
-            }
-            let severity = match f.baseline_state {
-                Some(state) => format!("{} ({})", f.severity, state.as_str()),
-                None => f.severity.to_string(),
-            };
-            table.add_row([
-                severity,
-                f.rule.to_string(),
-                f.account_id.clone(),
-                f.user_name.clone(),
-                f.user_path.clone().unwrap_or_default(),
-                key,
-                f.key_age_days.map(|d| format!("{d}d")).unwrap_or_default(),
-                last_used,
-                detail,
-                f.user_arn.clone().unwrap_or_default(),
-            ]);
-        }
-        writeln!(out, "{table}")?;
+                let severity = match f.baseline_state {
+                    Some(state) => format!("{} ({})", f.severity, state.as_str()),
+                    None => f.severity.to_string(),
+                };
+                vec![
+                    severity_cell(f.severity, severity, style),
+                    cell(f.rule.to_string()),
+                    cell(&f.account_id),
+                    cell(&f.user_name),
+                    cell(f.user_path.as_deref().unwrap_or_default()),
+                    cell(key_cell(f)),
+                    cell(f.key_age_days.map(|d| format!("{d}d")).unwrap_or_default()),
+                    cell(last_used),
+                    cell(detail),
+                    cell(f.user_arn.as_deref().unwrap_or_default()),
+                ]
+            })
+            .collect();
+        let layout = Layout {
+            header: vec![
+                "SEVERITY",
+                "RULE",
+                "ACCOUNT",
+                "USER",
+                "PATH",
+                "ACCESS KEY",
+                "AGE",
+                "LAST USED",
+                "DETAIL",
+                "USER ARN",
+            ],
+            rows,
+            // The ARN repeats the account, path and name; the message says the age and idle
+            // days; the detail goes last, only on a terminal under 80 columns.
+            droppable: &["USER ARN", "PATH", "LAST USED", "ACCOUNT", "AGE", "DETAIL"],
+            key_columns: &["ACCESS KEY"],
+            roomy: Some(("DETAIL", 30)),
+        };
+        out.table(layout, style)?;
     }
 
     if !suppressed.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "SUPPRESSED FINDINGS (reported, not counted):")?;
-        let mut table = new_table([
-            "SEVERITY",
-            "RULE",
-            "ACCOUNT",
-            "USER",
-            "PATH",
-            "ACCESS KEY",
-            "REASON",
-            "EXPIRES",
-            "USER ARN",
-        ]);
-        for f in suppressed {
-            table.add_row([
-                f.severity.to_string(),
-                f.rule.to_string(),
-                f.account_id.clone(),
-                f.user_name.clone(),
-                f.user_path.clone().unwrap_or_default(),
-                key_cell(f),
-                f.suppression_reason.clone().unwrap_or_default(),
-                f.suppression_expires.map(|d| d.to_string()).unwrap_or_else(|| "never".into()),
-                f.user_arn.clone().unwrap_or_default(),
-            ]);
-        }
-        writeln!(out, "{table}")?;
+        out.line(format_args!(""))?;
+        out.line(format_args!("SUPPRESSED FINDINGS (reported, not counted):"))?;
+        let rows = suppressed
+            .iter()
+            .map(|f| {
+                vec![
+                    severity_cell(f.severity, f.severity.to_string(), style),
+                    cell(f.rule.to_string()),
+                    cell(&f.account_id),
+                    cell(&f.user_name),
+                    cell(f.user_path.as_deref().unwrap_or_default()),
+                    cell(key_cell(f)),
+                    cell(f.suppression_reason.as_deref().unwrap_or_default()),
+                    cell(f.suppression_expires.map(|d| d.to_string()).unwrap_or_else(|| "never".into())),
+                    cell(f.user_arn.as_deref().unwrap_or_default()),
+                ]
+            })
+            .collect();
+        let layout = Layout {
+            header: vec![
+                "SEVERITY",
+                "RULE",
+                "ACCOUNT",
+                "USER",
+                "PATH",
+                "ACCESS KEY",
+                "REASON",
+                "EXPIRES",
+                "USER ARN",
+            ],
+            rows,
+            droppable: &["USER ARN", "PATH", "ACCOUNT", "EXPIRES"],
+            key_columns: &["ACCESS KEY"],
+            roomy: None,
+        };
+        out.table(layout, style)?;
     }
 
     let attention: Vec<_> =
         report.suppressions.iter().filter(|s| s.state != SuppressionState::Active).collect();
     if !attention.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "SUPPRESSIONS TO REVIEW:")?;
-        let mut table = new_table(["#", "STATE", "SELECTOR", "REASON", "EXPIRES"]);
-        for s in attention {
-            table.add_row([
-                s.index.to_string(),
-                match s.state {
-                    SuppressionState::Expired => "expired (no longer applied)".to_string(),
-                    SuppressionState::Stale => "stale (matches nothing)".to_string(),
-                    SuppressionState::Active => "active".to_string(),
-                },
-                s.selector.clone(),
-                s.reason.clone(),
-                s.expires.map(|d| d.to_string()).unwrap_or_else(|| "never".into()),
-            ]);
-        }
-        writeln!(out, "{table}")?;
+        out.line(format_args!(""))?;
+        out.line(format_args!("SUPPRESSIONS TO REVIEW:"))?;
+        let rows = attention
+            .iter()
+            .map(|s| {
+                vec![
+                    cell(s.index.to_string()),
+                    cell(match s.state {
+                        SuppressionState::Expired => "expired (no longer applied)",
+                        SuppressionState::Stale => "stale (matches nothing)",
+                        SuppressionState::Active => "active",
+                    }),
+                    cell(&s.selector),
+                    cell(&s.reason),
+                    cell(s.expires.map(|d| d.to_string()).unwrap_or_else(|| "never".into())),
+                ]
+            })
+            .collect();
+        let layout = Layout {
+            header: vec!["#", "STATE", "SELECTOR", "REASON", "EXPIRES"],
+            rows,
+            droppable: &[],
+            key_columns: &[],
+            roomy: None,
+        };
+        out.table(layout, style)?;
     }
 
     if !report.resolved.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "RESOLVED SINCE THE BASELINE (gone from this complete scan of their account):")?;
-        let mut table = new_table(["SEVERITY", "RULE", "ACCOUNT", "USER", "ACCESS KEY", "FINDING ID"]);
-        for r in &report.resolved {
-            table.add_row([
-                r.severity.to_string(),
-                r.rule.to_string(),
-                r.account_id.clone(),
-                r.user_name.clone(),
-                r.key_ids.join("\n"),
-                r.finding_id.clone(),
-            ]);
-        }
-        writeln!(out, "{table}")?;
+        out.line(format_args!(""))?;
+        out.line(format_args!(
+            "RESOLVED SINCE THE BASELINE (gone from this complete scan of their account):"
+        ))?;
+        let rows = report
+            .resolved
+            .iter()
+            .map(|r| {
+                vec![
+                    severity_cell(r.severity, r.severity.to_string(), style),
+                    cell(r.rule.to_string()),
+                    cell(&r.account_id),
+                    cell(&r.user_name),
+                    cell(r.key_ids.join("\n")),
+                    cell(&r.finding_id),
+                ]
+            })
+            .collect();
+        let layout = Layout {
+            header: vec!["SEVERITY", "RULE", "ACCOUNT", "USER", "ACCESS KEY", "FINDING ID"],
+            rows,
+            droppable: &["FINDING ID", "ACCOUNT"],
+            key_columns: &["ACCESS KEY"],
+            roomy: None,
+        };
+        out.table(layout, style)?;
     }
 
     if !report.errors.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "FAILED CALLS (the data below is missing from this report):")?;
-        let mut table = new_table(["ACCOUNT", "USER", "ACCESS KEY", "OPERATION", "CODE", "MESSAGE"]);
-        for e in &report.errors {
-            table.add_row([
-                e.account_id.clone().unwrap_or_default(),
-                e.user_name.clone().unwrap_or_default(),
-                e.access_key_id.clone().unwrap_or_default(),
-                e.operation.clone(),
-                e.code.clone(),
-                e.message.clone(),
-            ]);
-        }
-        writeln!(out, "{table}")?;
+        out.line(format_args!(""))?;
+        out.line(format_args!("FAILED CALLS (the data below is missing from this report):"))?;
+        let rows = report
+            .errors
+            .iter()
+            .map(|e| {
+                vec![
+                    cell(e.account_id.as_deref().unwrap_or_default()),
+                    cell(e.user_name.as_deref().unwrap_or_default()),
+                    cell(e.access_key_id.as_deref().unwrap_or_default()),
+                    cell(&e.operation),
+                    cell(&e.code),
+                    cell(&e.message),
+                ]
+            })
+            .collect();
+        let layout = Layout {
+            header: vec!["ACCOUNT", "USER", "ACCESS KEY", "OPERATION", "CODE", "MESSAGE"],
+            rows,
+            droppable: &[],
+            key_columns: &["ACCESS KEY"],
+            roomy: None,
+        };
+        out.table(layout, style)?;
     }
 
     let s = &report.summary;
     let severities: Vec<String> =
         s.by_severity.iter().rev().map(|(level, n)| format!("{n} {level}")).collect();
-    writeln!(out)?;
-    writeln!(
-        out,
+    out.line(format_args!(""))?;
+    out.line(format_args!(
         "{} account(s), {} users, {} keys ({} active): {} findings ({}), {} suppressed; {} at or above fail-on `{}`.",
         s.accounts,
         s.users,
@@ -164,19 +437,17 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         s.suppressed,
         s.failing,
         s.fail_on,
-    )?;
+    ))?;
     if report.accounts.len() > 1 {
         for a in &report.accounts {
-            writeln!(
-                out,
+            out.line(format_args!(
                 "  account {}: {} users, {} keys ({} active), {} findings, {} failed calls",
                 a.account_id, a.users, a.keys, a.active_keys, a.findings, a.errors
-            )?;
+            ))?;
         }
     }
     if let Some(b) = &report.baseline {
-        writeln!(
-            out,
+        out.line(format_args!(
             "Baseline ({}): {} new, {} existing, {} resolved, {} not confirmed gone{}.",
             b.source,
             b.new,
@@ -184,7 +455,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             b.resolved,
             b.unverified,
             if b.fail_on_new { "; --fail-on-new: only new findings count" } else { "" }
-        )?;
+        ))?;
     }
     for a in &report.accounts {
         // Said for every account, so a clean root user reads as checked, not as forgotten.
@@ -193,28 +464,25 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             RootAccessKey::Absent => "no access key (checked)",
             RootAccessKey::Unknown => "UNKNOWN (could not be read)",
         };
-        writeln!(out, "Root user of {}: {root}.", a.account_id)?;
+        out.line(format_args!("Root user of {}: {root}.", a.account_id))?;
     }
     for a in report.accounts.iter().filter(|a| a.credential_report_generated_at.is_some()) {
-        writeln!(
-            out,
+        out.line(format_args!(
             "Last use in account {} comes from its credential report generated {} (IAM's report can be up to 4 hours old).",
             a.account_id,
             a.credential_report_generated_at.map(format_date).unwrap_or_default()
-        )?;
+        ))?;
     }
-    writeln!(
-        out,
+    out.line(format_args!(
         "Evaluated as of {}; data collected {}.",
         format_date(report.as_of),
         format_date(report.collected_at)
-    )?;
+    ))?;
     if !s.complete {
-        writeln!(
-            out,
+        out.line(format_args!(
             "SCAN INCOMPLETE: {} call(s) failed after retries; findings may be missing.",
             s.errors
-        )?;
+        ))?;
     }
     Ok(())
 }
@@ -231,12 +499,26 @@ fn key_cell(f: &super::FindingRow) -> String {
     }
 }
 
+/// The plain table every text report uses (keys, plans, history).
 pub(crate) fn new_table<const N: usize>(header: [&str; N]) -> Table {
+    styled_table(header, &TableStyle::PLAIN)
+}
+
+/// A table in `style`: as wide as its content without a width, else wrapped to fit it;
+/// colours only when asked (never from comfy-table's own terminal detection).
+fn styled_table<'a>(header: impl IntoIterator<Item = &'a str>, style: &TableStyle) -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(presets::ASCII_MARKDOWN)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .force_no_tty()
-        .set_header(header);
+    table.load_preset(presets::ASCII_MARKDOWN).force_no_tty();
+    match style.width {
+        Some(width) => table.set_content_arrangement(ContentArrangement::Dynamic).set_width(width),
+        None => table.set_content_arrangement(ContentArrangement::Disabled),
+    };
+    if style.color {
+        // Whether to colour was decided at the edge (`--color`, NO_COLOR, the terminal);
+        // crossterm, which writes comfy-table's colours, must not decide again from NO_COLOR.
+        crossterm::style::force_color_output(true);
+        table.enforce_styling();
+    }
+    table.set_header(header);
     table
 }
