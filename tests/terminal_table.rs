@@ -91,7 +91,7 @@ fn at_80_columns_columns_are_left_out_and_said_so_and_at_200_none_are() {
     }
     assert!(!header.contains("USER ARN"), "{header}");
     assert!(
-        narrow.contains("(left out to fit 80 columns: USER ARN, PATH, LAST USED, ACCOUNT, AGE)"),
+        narrow.contains("(left out to fit 80 columns: USER ARN, PATH, OWNER, LAST USED, ACCOUNT, AGE)"),
         "{narrow}"
     );
     let wide = table(&report, TableStyle { width: Some(200), color: false });

@@ -365,6 +365,10 @@ pub struct KeyRow {
     pub last_used_source: LastUseSource,
     /// With `last_used_source` `credential-report`: when that report was generated.
     pub credential_report_generated_at: Option<DateTime<Utc>>,
+    /// The user's owner (`[owners] tag-keys`); null when it has none or it is unknown.
+    pub owner: Option<String>,
+    /// Whether the user is privileged; null when unknown (details not read).
+    pub privileged: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -461,12 +465,23 @@ impl KeyRow {
             user_path: None,
             last_used_source: LastUseSource::Api,
             credential_report_generated_at: None,
+            owner: None,
+            privileged: None,
         }
     }
 
-    /// A key of a scanned inventory: with its user's ARN and path and its account's source.
-    fn of(account: &Account, user: &User, key: &AccessKey, as_of: DateTime<Utc>) -> KeyRow {
+    /// A key of a scanned inventory: with its user's ARN, path, owner and privilege and its
+    /// account's source.
+    fn of(
+        account: &Account,
+        user: &User,
+        key: &AccessKey,
+        as_of: DateTime<Utc>,
+        tag_keys: &[String],
+    ) -> KeyRow {
         KeyRow {
+            owner: crate::rules::owner_of(user, tag_keys).map(str::to_string),
+            privileged: user.details.as_ref().map(|details| !details.privileged_via.is_empty()),
             user_arn: Some(user.arn.clone()),
             user_path: Some(user.path.clone()),
             last_used_source: LastUseSource::of(account),
@@ -486,8 +501,10 @@ impl Report {
         as_of: DateTime<Utc>,
         generated_at: DateTime<Utc>,
     ) -> Report {
-        let keys: Vec<KeyRow> =
-            inventory.keys().map(|(account, user, key)| KeyRow::of(account, user, key, as_of)).collect();
+        let keys: Vec<KeyRow> = inventory
+            .keys()
+            .map(|(account, user, key)| KeyRow::of(account, user, key, as_of, &rules.owner_tag_keys))
+            .collect();
         // Indexes, not searches: a finding's account and user are looked up once each, and
         // per-account counts are one pass (searching made a large Organization quadratic).
         let accounts_by_id: HashMap<&str, &Account> =

@@ -264,6 +264,7 @@ pub(super) fn render(report: &Report, style: &TableStyle, out: &mut dyn Write) -
                     cell(f.rule.to_string()),
                     cell(&f.account_id),
                     cell(&f.user_name),
+                    cell(f.owner.as_deref().unwrap_or("-")),
                     cell(f.user_path.as_deref().unwrap_or_default()),
                     cell(key_cell(f)),
                     cell(f.key_age_days.map(|d| format!("{d}d")).unwrap_or_default()),
@@ -279,6 +280,7 @@ pub(super) fn render(report: &Report, style: &TableStyle, out: &mut dyn Write) -
                 "RULE",
                 "ACCOUNT",
                 "USER",
+                "OWNER",
                 "PATH",
                 "ACCESS KEY",
                 "AGE",
@@ -289,7 +291,7 @@ pub(super) fn render(report: &Report, style: &TableStyle, out: &mut dyn Write) -
             rows,
             // The ARN repeats the account, path and name; the message says the age and idle
             // days; the detail goes last, only on a terminal under 80 columns.
-            droppable: &["USER ARN", "PATH", "LAST USED", "ACCOUNT", "AGE", "DETAIL"],
+            droppable: &["USER ARN", "PATH", "OWNER", "LAST USED", "ACCOUNT", "AGE", "DETAIL"],
             key_columns: &["ACCESS KEY"],
             roomy: Some(("DETAIL", 30)),
         };
