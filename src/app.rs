@@ -103,7 +103,10 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
     }
     failures.extend(write_outputs(&plan, &inventory, &evaluated.report)?);
     failures.extend(write_split(&plan, &inventory, &evaluated)?);
-    let style = crate::cli::table_style(plan.color, &stdout_info());
+    let style = crate::report::TableStyle {
+        group_by: plan.group_by,
+        ..crate::cli::table_style(plan.color, &stdout_info())
+    };
     render_stdout(plan.stdout_format, &style, &evaluated.report)?;
     if let Some(publisher) = publisher {
         failures.extend(publisher.publish(&inventory, &evaluated.report));

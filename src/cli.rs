@@ -457,6 +457,9 @@ pub struct ScanArgs {
     /// --output format, plus `unowned` for the rest.
     #[arg(long, value_enum, value_name = "owner", requires = "output_dir", help_heading = "Output")]
     pub split_by: Option<SplitBy>,
+    /// Group the table's findings on stdout by owner, account or rule, one table each.
+    #[arg(long, value_enum, value_name = "owner|account|rule", help_heading = "Output")]
+    pub group_by: Option<crate::report::GroupBy>,
     /// Where --split-by writes its reports (created if missing).
     #[arg(long, value_name = "DIR", requires = "split_by", help_heading = "Output")]
     pub output_dir: Option<PathBuf>,
@@ -571,6 +574,8 @@ pub struct ScanPlan {
     pub fail_on_new: bool,
     /// `--split-by owner --output-dir DIR`.
     pub split: Option<(SplitBy, PathBuf)>,
+    /// `--group-by`: the stdout table's findings in groups.
+    pub group_by: Option<crate::report::GroupBy>,
     /// Publish the findings here after the outputs are written (`--publish`).
     pub publish: Option<crate::publish::Target>,
 }
@@ -612,7 +617,7 @@ pub fn table_style(choice: ColorChoice, stdout: &StdoutInfo) -> TableStyle {
         ColorChoice::Never => false,
         ColorChoice::Auto => stdout.is_terminal && !no_color,
     };
-    TableStyle { width, color }
+    TableStyle { width, color, group_by: None }
 }
 
 /// A problem with what the user asked for: exit 2, one line.
@@ -739,6 +744,7 @@ impl ScanArgs {
             baseline,
             fail_on_new: self.fail_on_new,
             split,
+            group_by: self.group_by,
             publish: self.publish,
         };
         if !plan.dump_config {
@@ -902,7 +908,7 @@ mod tests {
             no_color_var: no_color.map(String::from),
         };
         let pipe = StdoutInfo { is_terminal: false, columns_var: Some("80".into()), ..StdoutInfo::default() };
-        let style = |width, color| TableStyle { width, color };
+        let style = |width, color| TableStyle { width, color, group_by: None };
         let cases = [
             (ColorChoice::Auto, terminal(None, None), style(Some(132), true)),
             (ColorChoice::Auto, terminal(Some("80"), None), style(Some(80), true)),

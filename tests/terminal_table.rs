@@ -52,8 +52,8 @@ fn the_table_fits_80_and_200_columns_with_and_without_colour() {
     let bless = std::env::var_os("KEYAUDIT_BLESS").is_some();
     let mut stale = Vec::new();
     for width in [80u16, 200] {
-        let plain = table(&report, TableStyle { width: Some(width), color: false });
-        let coloured = table(&report, TableStyle { width: Some(width), color: true });
+        let plain = table(&report, TableStyle { width: Some(width), color: false, group_by: None });
+        let coloured = table(&report, TableStyle { width: Some(width), color: true, group_by: None });
         for line in plain.lines() {
             assert!(line.chars().count() <= usize::from(width), "wider than {width}: {line}");
         }
@@ -84,7 +84,7 @@ fn the_table_fits_80_and_200_columns_with_and_without_colour() {
 #[test]
 fn at_80_columns_columns_are_left_out_and_said_so_and_at_200_none_are() {
     let report = demo_report();
-    let narrow = table(&report, TableStyle { width: Some(80), color: false });
+    let narrow = table(&report, TableStyle { width: Some(80), color: false, group_by: None });
     let header = narrow.lines().next().unwrap();
     for kept in ["SEVERITY", "RULE", "USER", "ACCESS KEY", "DETAIL"] {
         assert!(header.contains(kept), "{header}");
@@ -94,7 +94,7 @@ fn at_80_columns_columns_are_left_out_and_said_so_and_at_200_none_are() {
         narrow.contains("(left out to fit 80 columns: USER ARN, PATH, OWNER, LAST USED, ACCOUNT, AGE)"),
         "{narrow}"
     );
-    let wide = table(&report, TableStyle { width: Some(200), color: false });
+    let wide = table(&report, TableStyle { width: Some(200), color: false, group_by: None });
     assert!(wide.lines().next().unwrap().contains("USER ARN") && !wide.contains("left out"), "{wide}");
 }
 
@@ -115,7 +115,7 @@ fn control_characters_in_iam_values_stay_escaped_inside_colour() {
     report.findings[0].user_name = "evil\u{1b}[2J\u{1b}]0;title\u{7}name".to_string();
     report.findings[0].message = "bidi \u{202e}override and a\ttab".to_string();
     for width in [None, Some(80), Some(200)] {
-        let coloured = table(&report, TableStyle { width, color: true });
+        let coloured = table(&report, TableStyle { width, color: true, group_by: None });
         // Every escape left is one of the colour sequences (strip_colour panics on others).
         let plain = strip_colour(&coloured);
         assert!(!plain.contains('\u{1b}') && !plain.contains('\u{7}') && !plain.contains('\u{202e}'));
@@ -123,6 +123,30 @@ fn control_characters_in_iam_values_stay_escaped_inside_colour() {
             // (At 80 columns the escaped name is wrapped like any long word.)
             assert!(plain.contains("\\u{1b}[2J") && plain.contains("\\u{202e}"), "{plain}");
         }
-        assert_eq!(plain, table(&report, TableStyle { width, color: false }));
+        assert_eq!(plain, table(&report, TableStyle { width, color: false, group_by: None }));
     }
+}
+
+#[test]
+fn group_by_gives_one_table_per_owner_account_or_rule_under_a_heading() {
+    let report = demo_report();
+    let style = |group_by| TableStyle { width: None, color: false, group_by: Some(group_by) };
+    let by_owner = table(&report, style(keyaudit::report::GroupBy::Owner));
+    let headings: Vec<&str> = by_owner.lines().filter(|line| line.starts_with("OWNER ")).collect();
+    // The riskiest first: platform's high findings, then the rest in the order they come.
+    assert_eq!(headings.first(), Some(&"OWNER platform: 2 finding(s)"), "{by_owner}");
+    assert!(headings.contains(&"OWNER (none or unknown): 4 finding(s)"), "{headings:?}");
+    let counted: usize = headings
+        .iter()
+        .map(|h| h.rsplit(": ").next().unwrap().trim_end_matches(" finding(s)").parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(counted, report.findings.iter().filter(|f| !f.suppressed).count());
+    let by_account = table(&report, style(keyaudit::report::GroupBy::Account));
+    assert_eq!(by_account.lines().filter(|line| line.starts_with("ACCOUNT ")).count(), 2, "{by_account}");
+    let by_rule = table(&report, style(keyaudit::report::GroupBy::Rule));
+    assert!(by_rule.contains("RULE key-too-old: "), "{by_rule}");
+    assert_eq!(
+        table(&report, TableStyle::PLAIN),
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/reports/demo.txt")).unwrap()
+    );
 }

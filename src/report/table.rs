@@ -16,7 +16,7 @@ use std::io::{self, Write};
 
 use comfy_table::{presets, Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, Width};
 
-use super::{format_date, Report, RootAccessKey};
+use super::{format_date, FindingRow, Report, RootAccessKey};
 use crate::finding::Severity;
 use crate::output::escape_controls;
 use crate::suppress::SuppressionState;
@@ -27,11 +27,52 @@ use crate::suppress::SuppressionState;
 pub struct TableStyle {
     pub width: Option<u16>,
     pub color: bool,
+    /// `--group-by`: one table of findings per owner, account or rule, each under a heading.
+    pub group_by: Option<GroupBy>,
 }
 
 impl TableStyle {
     /// Files and pipes: the plain ASCII table, whatever the terminal.
-    pub const PLAIN: TableStyle = TableStyle { width: None, color: false };
+    pub const PLAIN: TableStyle = TableStyle { width: None, color: false, group_by: None };
+}
+
+/// What `--group-by` groups the table's findings by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    Owner,
+    Account,
+    Rule,
+}
+
+/// The findings in groups, each group in the order its first finding comes (so the group with
+/// the riskiest finding first), its members in risk order; one group with no heading when
+/// not grouping.
+fn groups<'a>(
+    findings: &[&'a FindingRow],
+    by: Option<GroupBy>,
+) -> Vec<(Option<String>, Vec<&'a FindingRow>)> {
+    let Some(by) = by else {
+        return vec![(None, findings.to_vec())];
+    };
+    let mut groups: Vec<(String, Vec<&'a FindingRow>)> = Vec::new();
+    for finding in findings {
+        let key = match by {
+            GroupBy::Owner => finding
+                .owner
+                .clone()
+                .map_or("OWNER (none or unknown)".to_string(), |owner| format!("OWNER {owner}")),
+            GroupBy::Account => format!("ACCOUNT {}", finding.account_id),
+            GroupBy::Rule => format!("RULE {}", finding.rule),
+        };
+        match groups.iter_mut().find(|(name, _)| *name == key) {
+            Some((_, members)) => members.push(finding),
+            None => groups.push((key, vec![finding])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(name, members)| (Some(format!("{name}: {} finding(s)", members.len())), members))
+        .collect()
 }
 
 /// Words longer than this may be split across lines to fit a terminal (key ids never are):
@@ -240,62 +281,74 @@ pub(super) fn render(report: &Report, style: &TableStyle, out: &mut dyn Write) -
     } else if counted.is_empty() {
         out.line(format_args!("No findings in the data collected, but the scan is INCOMPLETE (see below)."))?;
     } else {
-        let rows = counted
-            .iter()
-            .map(|f| {
-                let last_used = match (f.last_used_state, f.last_used) {
-                    (_, Some(date)) => {
-                        format!("{} ({}d ago)", format_date(date), f.days_since_last_use.unwrap_or_default())
-                    }
-                    (Some(state), None) => state.as_str().to_string(),
-                    (None, None) => String::new(),
-                };
-                let mut detail = f.message.clone();
-                if f.suppression_expired {
-                    let expires = f.suppression_expires.map(|d| d.to_string()).unwrap_or_default();
-                    detail.push_str(&format!(" [suppression expired {expires}]"));
+        for (index, (heading, members)) in groups(&counted, style.group_by).into_iter().enumerate() {
+            if let Some(heading) = heading {
+                if index > 0 {
+                    out.line(format_args!(""))?;
                 }
-                let severity = match f.baseline_state {
-                    Some(state) => format!("{} ({})", f.severity, state.as_str()),
-                    None => f.severity.to_string(),
-                };
-                vec![
-                    severity_cell(f.severity, severity, style),
-                    cell(f.rule.to_string()),
-                    cell(&f.account_id),
-                    cell(&f.user_name),
-                    cell(f.owner.as_deref().unwrap_or("-")),
-                    cell(f.user_path.as_deref().unwrap_or_default()),
-                    cell(key_cell(f)),
-                    cell(f.key_age_days.map(|d| format!("{d}d")).unwrap_or_default()),
-                    cell(last_used),
-                    cell(detail),
-                    cell(f.user_arn.as_deref().unwrap_or_default()),
-                ]
-            })
-            .collect();
-        let layout = Layout {
-            header: vec![
-                "SEVERITY",
-                "RULE",
-                "ACCOUNT",
-                "USER",
-                "OWNER",
-                "PATH",
-                "ACCESS KEY",
-                "AGE",
-                "LAST USED",
-                "DETAIL",
-                "USER ARN",
-            ],
-            rows,
-            // The ARN repeats the account, path and name; the message says the age and idle
-            // days; the detail goes last, only on a terminal under 80 columns.
-            droppable: &["USER ARN", "PATH", "OWNER", "LAST USED", "ACCOUNT", "AGE", "DETAIL"],
-            key_columns: &["ACCESS KEY"],
-            roomy: Some(("DETAIL", 30)),
-        };
-        out.table(layout, style)?;
+                out.line(format_args!("{heading}"))?;
+            }
+            let rows = members
+                .iter()
+                .map(|f| {
+                    let last_used = match (f.last_used_state, f.last_used) {
+                        (_, Some(date)) => {
+                            format!(
+                                "{} ({}d ago)",
+                                format_date(date),
+                                f.days_since_last_use.unwrap_or_default()
+                            )
+                        }
+                        (Some(state), None) => state.as_str().to_string(),
+                        (None, None) => String::new(),
+                    };
+                    let mut detail = f.message.clone();
+                    if f.suppression_expired {
+                        let expires = f.suppression_expires.map(|d| d.to_string()).unwrap_or_default();
+                        detail.push_str(&format!(" [suppression expired {expires}]"));
+                    }
+                    let severity = match f.baseline_state {
+                        Some(state) => format!("{} ({})", f.severity, state.as_str()),
+                        None => f.severity.to_string(),
+                    };
+                    vec![
+                        severity_cell(f.severity, severity, style),
+                        cell(f.rule.to_string()),
+                        cell(&f.account_id),
+                        cell(&f.user_name),
+                        cell(f.owner.as_deref().unwrap_or("-")),
+                        cell(f.user_path.as_deref().unwrap_or_default()),
+                        cell(key_cell(f)),
+                        cell(f.key_age_days.map(|d| format!("{d}d")).unwrap_or_default()),
+                        cell(last_used),
+                        cell(detail),
+                        cell(f.user_arn.as_deref().unwrap_or_default()),
+                    ]
+                })
+                .collect();
+            let layout = Layout {
+                header: vec![
+                    "SEVERITY",
+                    "RULE",
+                    "ACCOUNT",
+                    "USER",
+                    "OWNER",
+                    "PATH",
+                    "ACCESS KEY",
+                    "AGE",
+                    "LAST USED",
+                    "DETAIL",
+                    "USER ARN",
+                ],
+                rows,
+                // The ARN repeats the account, path and name; the message says the age and idle
+                // days; the detail goes last, only on a terminal under 80 columns.
+                droppable: &["USER ARN", "PATH", "OWNER", "LAST USED", "ACCOUNT", "AGE", "DETAIL"],
+                key_columns: &["ACCESS KEY"],
+                roomy: Some(("DETAIL", 30)),
+            };
+            out.table(layout, style)?;
+        }
     }
 
     if !suppressed.is_empty() {
