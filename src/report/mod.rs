@@ -141,6 +141,8 @@ pub struct Report {
     pub accounts: Vec<AccountSummary>,
     pub summary: Summary,
     pub keys: Vec<KeyRow>,
+    /// Every IAM user, those without keys too (they were checked: no key is no finding).
+    pub users: Vec<UserRow>,
     pub findings: Vec<FindingRow>,
     /// Every configured suppression with its state (active, expired, stale).
     pub suppressions: Vec<SuppressionStatus>,
@@ -162,6 +164,22 @@ pub struct Report {
     /// formats that draw them (the HTML report's charts).
     #[serde(skip)]
     pub thresholds: Thresholds,
+}
+
+/// One IAM user as the report lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRow {
+    pub account_id: String,
+    pub user_name: String,
+    pub user_arn: String,
+    pub user_path: String,
+    pub created: DateTime<Utc>,
+    pub keys: usize,
+    pub active_keys: usize,
+    /// Null when it has none or it is unknown.
+    pub owner: Option<String>,
+    /// Null when unknown (details not read).
+    pub privileged: Option<bool>,
 }
 
 /// The region of ASFF findings when `--region` is not given.
@@ -390,6 +408,14 @@ pub struct FindingRow {
     pub key_status: Option<KeyStatus>,
     pub key_created: Option<DateTime<Utc>>,
     pub key_age_days: Option<i64>,
+    /// The names `keys[]` uses for the same three values (`key_status`, `key_created`,
+    /// `key_age_days`, which report schema 2 will drop).
+    #[serde(default)]
+    pub status: Option<KeyStatus>,
+    #[serde(default)]
+    pub created: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub age_days: Option<i64>,
     pub last_used_state: Option<LastUsedState>,
     pub last_used: Option<DateTime<Utc>>,
     pub last_used_service: Option<String>,
@@ -544,6 +570,9 @@ impl Report {
                     key_status: key.map(|key| key.status),
                     key_created: key.map(|key| key.created),
                     key_age_days: key.map(|key| days_between(key.created, as_of)),
+                    status: key.map(|key| key.status),
+                    created: key.map(|key| key.created),
+                    age_days: key.map(|key| days_between(key.created, as_of)),
                     last_used_state: key.map(|key| LastUsedState::of(&key.last_used)),
                     last_used,
                     last_used_service: service,
@@ -634,6 +663,23 @@ impl Report {
             errors: inventory.errors.clone(),
             baseline: None,
             resolved: Vec::new(),
+            users: inventory
+                .accounts
+                .iter()
+                .flat_map(|account| {
+                    account.users.iter().map(|user| UserRow {
+                        account_id: account.account_id.clone(),
+                        user_name: user.user_name.clone(),
+                        user_arn: user.arn.clone(),
+                        user_path: user.path.clone(),
+                        created: user.created,
+                        keys: user.keys.len(),
+                        active_keys: user.keys.iter().filter(|key| key.status == KeyStatus::Active).count(),
+                        owner: crate::rules::owner_of(user, &rules.owner_tag_keys).map(str::to_string),
+                        privileged: user.details.as_ref().map(|details| !details.privileged_via.is_empty()),
+                    })
+                })
+                .collect(),
             coverage: Coverage {
                 rules: RULES
                     .iter()
@@ -897,6 +943,31 @@ mod tests {
             assert_eq!(serde_json::from_str::<LastUseSource>(old).unwrap(), expected);
         }
         assert!(serde_json::from_str::<LastUseSource>("\"carrier pigeon\"").is_err());
+    }
+
+    #[test]
+    fn users_without_keys_are_listed_and_findings_use_the_keys_names_too() {
+        let report = test_support::demo_report(|_| {});
+        let grace =
+            report.users.iter().find(|u| u.user_name == "grace.console").expect("the user with no key");
+        assert_eq!(
+            (grace.keys, grace.active_keys, grace.owner.as_deref()),
+            (0, 0, Some("grace@example.com"))
+        );
+        assert_eq!(report.users.len(), report.summary.users);
+        let json: serde_json::Value = serde_json::from_str(&tests_render(Format::Json, &report)).unwrap();
+        let finding =
+            json["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "key-too-old").unwrap();
+        for (new, old) in [("status", "key_status"), ("created", "key_created"), ("age_days", "key_age_days")]
+        {
+            assert_eq!(finding[new], finding[old], "{new}");
+            assert!(!finding[new].is_null(), "{new}");
+        }
+        assert!(json["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["user_name"] == "grace.console" && u["keys"] == 0));
     }
 
     #[test]
