@@ -192,6 +192,8 @@ pub struct Coverage {
     pub rules: Vec<(RuleId, Severity)>,
     /// Every user, in inventory order (users without keys too: user rules judged them).
     pub users: Vec<UserRef>,
+    /// (account, user) -> position in `users`, so a lookup per finding is not a search.
+    index: HashMap<(String, String), usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,10 +206,17 @@ pub struct UserRef {
 impl Coverage {
     /// The user's ARN as IAM gave it, if the inventory has the user.
     pub fn arn(&self, account_id: &str, user_name: &str) -> Option<&str> {
-        self.users
+        let at = *self.index.get(&(account_id.to_string(), user_name.to_string()))?;
+        Some(self.users[at].arn.as_str())
+    }
+
+    fn new(rules: Vec<(RuleId, Severity)>, users: Vec<UserRef>) -> Coverage {
+        let index = users
             .iter()
-            .find(|user| user.account_id == account_id && user.user_name == user_name)
-            .map(|user| user.arn.as_str())
+            .enumerate()
+            .map(|(at, user)| ((user.account_id.clone(), user.user_name.clone()), at))
+            .collect();
+        Coverage { rules, users, index }
     }
 }
 
@@ -680,15 +689,15 @@ impl Report {
                     })
                 })
                 .collect(),
-            coverage: Coverage {
-                rules: RULES
+            coverage: Coverage::new(
+                RULES
                     .iter()
                     .filter_map(|rule| match rules.level(rule.rule_id) {
                         RuleLevel::Severity(severity) => Some((rule.rule_id, severity)),
                         RuleLevel::Allow => None,
                     })
                     .collect(),
-                users: inventory
+                inventory
                     .accounts
                     .iter()
                     .flat_map(|account| {
@@ -699,7 +708,7 @@ impl Report {
                         })
                     })
                     .collect(),
-            },
+            ),
             region: DEFAULT_REGION.to_string(),
             thresholds: rules.thresholds,
         }
