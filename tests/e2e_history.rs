@@ -7,13 +7,9 @@ mod support;
 
 use std::path::Path;
 
-use chrono::{Duration, SecondsFormat, Utc};
+use chrono::Utc;
 use serde_json::{json, Value};
 use support::*;
-
-fn ago(days: i64) -> String {
-    (Utc::now() - Duration::days(days)).to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 /// Dates relative to now: keys created by the test (at "now" in moto) and the seeded ones
 /// are evaluated at the same instant, the scan's own.

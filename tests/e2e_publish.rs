@@ -10,13 +10,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use support::*;
-
-fn ago(days: i64) -> String {
-    (Utc::now() - Duration::days(days)).to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 /// bob's key is too old, carol's unused, dave's inactive one kept: three findings.
 fn scenario() -> Value {

@@ -713,6 +713,33 @@ fn no_such_entity(message: String) -> Fault {
     Fault { status: StatusCode::NOT_FOUND, code: "NoSuchEntity", message }
 }
 
+/// The users a paginated listing answers with: `MaxItems` (checked as IAM checks it) from
+/// the position its `Marker` (`{prefix}N`) names. Each listing has its own marker prefix, so
+/// one's marker is invalid for the other, as in IAM.
+fn users_page(state: &State, form: &HashMap<String, String>, prefix: &str) -> Result<(usize, usize), Fault> {
+    let max_items = match form.get("MaxItems") {
+        None => DEFAULT_MAX_ITEMS,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_MAX_ITEMS).contains(&n) => n,
+            _ => {
+                return Err(validation(format!(
+                    "1 validation error detected: Value '{v}' at 'maxItems' failed to satisfy constraint: \
+                     Member must have value between 1 and {MAX_MAX_ITEMS}"
+                )))
+            }
+        },
+    };
+    let start = match form.get("Marker") {
+        None => 0,
+        Some(marker) => marker
+            .strip_prefix(prefix)
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n <= state.users.len())
+            .ok_or_else(|| validation("Invalid Marker."))?,
+    };
+    Ok((start, (start + max_items).min(state.users.len())))
+}
+
 /// GetAccountAuthorizationDetails: the users (no groups or policies here), paginated like
 /// ListUsers; nine users in ten carry an `owner` tag.
 fn authorization_details(
@@ -721,23 +748,7 @@ fn authorization_details(
     form: &HashMap<String, String>,
     request_id: &str,
 ) -> Result<String, Fault> {
-    let max_items = match form.get("MaxItems") {
-        None => DEFAULT_MAX_ITEMS,
-        Some(v) => {
-            v.parse::<usize>().ok().filter(|n| (1..=MAX_MAX_ITEMS).contains(n)).ok_or_else(|| {
-                validation(format!("Value '{v}' at 'maxItems' failed to satisfy constraint"))
-            })?
-        }
-    };
-    let start = match form.get("Marker") {
-        None => 0,
-        Some(marker) => marker
-            .strip_prefix("d")
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| *n <= state.users.len())
-            .ok_or_else(|| validation("Invalid Marker."))?,
-    };
-    let end = (start + max_items).min(state.users.len());
+    let (start, end) = users_page(state, form, "d")?;
     let mut xml = String::with_capacity(256 + (end - start) * 400);
     let _ = write!(
         xml,
@@ -780,27 +791,7 @@ fn list_users(
     form: &HashMap<String, String>,
     request_id: &str,
 ) -> Result<String, Fault> {
-    let max_items = match form.get("MaxItems") {
-        None => DEFAULT_MAX_ITEMS,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=MAX_MAX_ITEMS).contains(&n) => n,
-            _ => {
-                return Err(validation(format!(
-                    "1 validation error detected: Value '{v}' at 'maxItems' failed to satisfy constraint: \
-                     Member must have value between 1 and {MAX_MAX_ITEMS}"
-                )))
-            }
-        },
-    };
-    let start = match form.get("Marker") {
-        None => 0,
-        Some(marker) => marker
-            .strip_prefix("m")
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| *n <= state.users.len())
-            .ok_or_else(|| validation("Invalid Marker."))?,
-    };
-    let end = (start + max_items).min(state.users.len());
+    let (start, end) = users_page(state, form, "m")?;
     let mut xml = String::with_capacity(64 + (end - start) * 280);
     let _ = write!(xml, r#"<ListUsersResponse xmlns="{IAM_NS}"><ListUsersResult><Users>"#);
     for user in &state.users[start..end] {

@@ -282,3 +282,8 @@ pub fn owned(mut scenario: Value) -> Value {
     }
     scenario
 }
+
+/// An RFC 3339 instant `days` before now, for scenarios evaluated at the scan's own time.
+pub fn ago(days: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
