@@ -299,3 +299,81 @@ fn an_audit_log_that_cannot_be_read_whole_is_refused_and_no_key_changes() {
     }
     assert_eq!(all_keys(&moto, dir.path()), before, "no key changed");
 }
+
+/// Write-ahead on a full disk: the intent cannot be appended to the audit log, so the key is
+/// not touched, the run says exactly that (exit 3, one line), and the log is unchanged. The
+/// disk is "full" through RLIMIT_FSIZE at the log's current size.
+#[cfg(unix)]
+#[test]
+fn a_full_disk_stops_remediation_before_the_first_change() {
+    let moto = Moto::start(&scenario());
+    let dir = temp_dir();
+    let before = all_keys(&moto, dir.path());
+    let log = format!(
+        "{}\n",
+        json!({"time": "2026-01-01T00:00:00.000Z", "record": "result", "account_id": moto.account_id,
+               "user_name": "u-fine", "access_key_id": moto.key("fine"), "action": "deactivate",
+               "rules": ["key-unused"], "result": "skipped", "detail": "an earlier run"})
+    );
+    std::fs::write(dir.path().join("audit.jsonl"), &log).unwrap();
+
+    let args = ["remediate", "--as-of", AS_OF, "--apply", "--yes", "--audit-log", "audit.jsonl"];
+    let mut run = command(dir.path(), Some(&moto.endpoint), (TEST_ACCESS_KEY_ID, TEST_SECRET), &args);
+    let output = limit_file_size(&mut run, log.len() as u64).output().unwrap();
+    assert_exit(&output, 3);
+    let err = stderr(&output);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--audit-log audit.jsonl: write failed")
+            && err.contains("could not record the intent to")
+            && err.contains("so it was not touched")
+            && err.contains("done and recorded before: none"),
+        "{err}"
+    );
+    assert_eq!(read(dir.path().join("audit.jsonl")), log, "nothing was appended");
+    assert_eq!(all_keys(&moto, dir.path()), before, "no key changed without its intent on disk");
+
+    // Room again: the same command applies the plan, each change after its intent.
+    let output = keyaudit(dir.path(), Some(&moto.endpoint), &args);
+    assert_exit(&output, 0);
+    assert_ne!(all_keys(&moto, dir.path()), before);
+}
+
+/// An audit log that can be appended to but not read (write-only permissions) cannot prove
+/// what was deactivated recently, so remediation refuses up front: exit 2, one line naming
+/// the file, no key changed. Root reads any file, so as root the run drops to `nobody`.
+#[cfg(unix)]
+#[test]
+fn an_audit_log_that_can_be_appended_to_but_not_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let moto = Moto::start(&scenario());
+    let dir = temp_dir();
+    let before = all_keys(&moto, dir.path());
+    let log_path = dir.path().join("audit.jsonl");
+    std::fs::write(&log_path, "").unwrap();
+    std::fs::set_permissions(&log_path, std::fs::Permissions::from_mode(0o200)).unwrap();
+
+    let args = ["remediate", "--as-of", AS_OF, "--apply", "--yes", "--audit-log", "audit.jsonl"];
+    let credentials = (TEST_ACCESS_KEY_ID, TEST_SECRET);
+    let output = if is_root() {
+        // nobody needs a binary outside /root, a directory it can enter, and the log as its own.
+        let program = dir.path().join("keyaudit");
+        if std::fs::hard_link(env!("CARGO_BIN_EXE_keyaudit"), &program).is_err() {
+            std::fs::copy(env!("CARGO_BIN_EXE_keyaudit"), &program).unwrap();
+        }
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&log_path, Some(NOBODY.0), Some(NOBODY.1)).unwrap();
+        let mut run = command_of(&program, dir.path(), Some(&moto.endpoint), credentials, &args);
+        run_as(&mut run, NOBODY).output().unwrap()
+    } else {
+        command(dir.path(), Some(&moto.endpoint), credentials, &args).output().unwrap()
+    };
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("--audit-log audit.jsonl: cannot open it: Permission denied"), "{err}");
+    assert!(stdout(&output).is_empty(), "no plan from a log that cannot be read: {}", stdout(&output));
+    assert_eq!(std::fs::metadata(&log_path).unwrap().len(), 0, "nothing was appended");
+    assert_eq!(all_keys(&moto, dir.path()), before, "no key changed");
+}

@@ -515,3 +515,44 @@ fn the_credential_report_fast_path_finds_the_same_and_says_where_last_use_came_f
     assert_eq!(alice["last_used"], "2026-10-30T00:00:00Z");
     assert!(read(dir.path().join("r.txt")).contains("comes from its credential report generated"));
 }
+
+/// A disk that fills during the crawl: the outputs were checked before any call, the scan
+/// ran, and writing one report fails afterwards. That is exit 3 with one line naming the
+/// file (never exit 2, "nothing happened"), the report that fits is still written, and the
+/// one that did not leaves no half-written file or temporary file behind. The disk is "full"
+/// through RLIMIT_FSIZE between the two reports' sizes.
+#[cfg(unix)]
+#[test]
+fn an_output_that_cannot_be_written_after_the_crawl_is_exit_3_and_leaves_no_half_file() {
+    let moto = moto();
+    let dir = temp_dir();
+    let args = ["scan", "--as-of", AS_OF, "--output", "report.json", "--output", "report.csv"];
+    let credentials = (TEST_ACCESS_KEY_ID, TEST_SECRET);
+
+    let output = keyaudit(dir.path(), Some(&moto.endpoint), &args);
+    assert_exit(&output, 1);
+    let csv = read(dir.path().join("report.csv"));
+    let json_len = std::fs::metadata(dir.path().join("report.json")).unwrap().len();
+    assert!(json_len > csv.len() as u64 + 100, "the JSON report is the larger one");
+    for name in ["report.json", "report.csv"] {
+        std::fs::remove_file(dir.path().join(name)).unwrap();
+    }
+
+    let mut run = command(dir.path(), Some(&moto.endpoint), credentials, &args);
+    let output = limit_file_size(&mut run, csv.len() as u64 + 100).output().unwrap();
+    assert_exit(&output, 3);
+    let err = stderr(&output);
+    let lines: Vec<&str> = err.lines().filter(|line| line.starts_with("keyaudit: error")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("--output report.json: cannot write it") && lines[0].contains("exit 3"),
+        "{err}"
+    );
+    assert_eq!(read(dir.path().join("report.csv")), csv, "the report that fits is written whole");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["report.csv"], "no report.json, no temporary file");
+}

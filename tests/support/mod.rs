@@ -118,7 +118,18 @@ pub fn keyaudit_within(dir: &Path, endpoint: Option<&str>, limit: Duration, args
 
 /// The real binary with a clean AWS environment (see [`keyaudit`]), ready to run.
 pub fn command(dir: &Path, endpoint: Option<&str>, credentials: (&str, &str), args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keyaudit"));
+    command_of(Path::new(env!("CARGO_BIN_EXE_keyaudit")), dir, endpoint, credentials, args)
+}
+
+/// [`command`] for a copy of the binary at `program` (e.g. one another user may run).
+pub fn command_of(
+    program: &Path,
+    dir: &Path,
+    endpoint: Option<&str>,
+    credentials: (&str, &str),
+    args: &[&str],
+) -> Command {
+    let mut command = Command::new(program);
     command.current_dir(dir).args(args);
     for (key, _) in std::env::vars() {
         if key.starts_with("AWS_") {
@@ -286,4 +297,52 @@ pub fn owned(mut scenario: Value) -> Value {
 /// An RFC 3339 instant `days` before now, for scenarios evaluated at the scan's own time.
 pub fn ago(days: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The child may write at most `bytes` to any file (RLIMIT_FSIZE), and a write past that
+/// fails with EFBIG instead of killing it (SIGXFSZ ignored, a disposition exec keeps): a
+/// full disk, without root or a small filesystem. Pipes (stdout, stderr) are not files.
+#[cfg(unix)]
+pub fn limit_file_size(command: &mut Command, bytes: u64) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only async-signal-safe calls (setrlimit, signal).
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The uid and gid of `nobody`, which root tests drop to for what file permissions do not
+/// stop root from doing (e.g. reading a file it may only append to).
+#[cfg(unix)]
+pub const NOBODY: (u32, u32) = (65534, 65534);
+
+/// Runs the child as `uid`/`gid` with no supplementary groups (the test must be root).
+#[cfg(unix)]
+pub fn run_as(command: &mut Command, (uid, gid): (u32, u32)) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only async-signal-safe calls (setgroups, setgid, setuid).
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Whether the tests run as root (file permissions do not apply to root).
+#[cfg(unix)]
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
