@@ -8,6 +8,7 @@ mod common;
 use std::process::Output;
 use std::time::Duration;
 
+use keyaudit_bench::faults::{Fault, FaultKind};
 use keyaudit_bench::sim::{account_id, Action, RateLimit, SimConfig, Simulator};
 use serde_json::Value;
 
@@ -94,4 +95,37 @@ async fn an_account_whose_role_cannot_be_assumed_is_its_own_error_row() {
     assert_eq!(errors[0]["operation"], "AssumeRole");
     assert_eq!(report["accounts"].as_array().unwrap().len(), 3, "the others are complete");
     assert_eq!(report["summary"]["users"], 15);
+}
+
+/// `--deadline` bounds STS too: an account whose AssumeRole never answers is that account's
+/// `DeadlineExceeded` row when the deadline passes (not after the SDK's 30 s attempt timeout,
+/// three times), and the other accounts are complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assume_role_that_never_answers_ends_at_the_deadline() {
+    let hung = account_id(1);
+    let role = format!("arn:aws:iam::{hung}:role/OrganizationAccountAccessRole");
+    let faults = vec![Fault::permanent(Action::AssumeRole, FaultKind::Hang).only("RoleArn", &role)];
+    let config = SimConfig { users: 5, accounts: 3, faults, ..SimConfig::default() };
+    let sim = Simulator::start(&config).await.expect("simulator");
+    let started = std::time::Instant::now();
+    let mut command = common::scan_command(&sim.endpoint_url());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("accounts.txt");
+    std::fs::write(&file, ids(3).join("\n")).expect("accounts file");
+    command.arg("--accounts-file").arg(&file).args(["--deadline", "3s"]);
+    let output =
+        tokio::task::spawn_blocking(move || command.output().expect("run keyaudit")).await.expect("join");
+    let wall = started.elapsed();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(sim.fault_hits(), [1]);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["account_id"], hung.as_str());
+    assert_eq!(errors[0]["operation"], "AssumeRole");
+    assert_eq!(errors[0]["code"], "DeadlineExceeded");
+    assert_eq!(report["accounts"].as_array().unwrap().len(), 2, "the others are complete");
+    assert_eq!(report["summary"]["users"], 10);
+    assert!(wall < Duration::from_secs(15), "ended {wall:?} after the start, 3 s deadline");
 }

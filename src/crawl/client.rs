@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -13,7 +15,8 @@ use aws_sdk_iam::config::retry::{RetryPartition, TokenBucket};
 
 use super::limiter::{Budget, Limiter, PacedRetry, ThrottleObserver};
 
-use super::errors::scan_error;
+use super::errors::{deadline_row, scan_error};
+use super::within;
 use crate::model::ScanError;
 
 /// Where and how to connect. Everything is optional: the SDK's own sources (environment,
@@ -44,7 +47,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(total_in_flight: usize) -> Shared {
         let total = if total_in_flight == 0 { DEFAULT_TOTAL_IN_FLIGHT } else { total_in_flight };
-        Shared { budget: Budget::new(total), sts: Limiter::new(STS_IN_FLIGHT) }
+        Shared { budget: Budget::new(total), sts: Limiter::open(STS_IN_FLIGHT) }
     }
 }
 
@@ -121,10 +124,22 @@ impl Connection {
     /// Paced by STS's limiter. With assumed-role credentials this call is also what makes the
     /// credentials provider call AssumeRole (its own STS client, which keyaudit cannot
     /// observe), so `assumed` takes a second paced place for it.
-    pub async fn account_id(&self, assumed: bool) -> Result<String, ScanError> {
-        let _permit = self.shared.sts.acquire().await;
-        let _assume = if assumed { self.shared.sts.acquire().await } else { None };
-        match self.sts.get_caller_identity().send().await {
+    ///
+    /// Bounded by `deadline` (the scan's `--deadline`), the wait for STS's limiter included:
+    /// past it the account is a `DeadlineExceeded` row, named after the call that would have
+    /// come first (AssumeRole for an assumed role).
+    pub async fn account_id(&self, assumed: bool, deadline: Option<Instant>) -> Result<String, ScanError> {
+        let answer = within(deadline, async {
+            let _permit = self.shared.sts.acquire().await;
+            let _assume = if assumed { self.shared.sts.acquire().await } else { None };
+            self.sts.get_caller_identity().send().await
+        })
+        .await;
+        let Some(answer) = answer else {
+            let operation = if assumed { "AssumeRole" } else { "GetCallerIdentity" };
+            return Err(deadline_row(None, operation));
+        };
+        match answer {
             Ok(identity) => identity.account().map(str::to_string).ok_or_else(|| ScanError {
                 account_id: None,
                 user_name: None,

@@ -33,16 +33,26 @@ where
     ) -> ScanError {
         match self {
             CallError::Sdk(error) => scan_error(account_id, user_name, access_key_id, operation, error),
-            CallError::DeadlineExceeded => error_row(
-                account_id,
-                user_name,
-                access_key_id,
-                operation,
-                DEADLINE_EXCEEDED,
-                "not done when the scan's --deadline passed".into(),
-            ),
+            CallError::DeadlineExceeded => {
+                let mut row = deadline_row(account_id, operation);
+                row.user_name = user_name.map(str::to_string);
+                row.access_key_id = access_key_id.map(str::to_string);
+                row
+            }
         }
     }
+}
+
+/// The error row for `operation`, not done when the scan's `--deadline` passed.
+pub(crate) fn deadline_row(account_id: Option<&str>, operation: &str) -> ScanError {
+    error_row(
+        account_id,
+        None,
+        None,
+        operation,
+        DEADLINE_EXCEEDED,
+        "not done when the scan's --deadline passed".into(),
+    )
 }
 
 /// An error row keyaudit finds itself (a malformed answer, a deadline), not the SDK.

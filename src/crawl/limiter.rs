@@ -186,6 +186,21 @@ impl Limiter {
         Limiter::with_budget(max_in_flight, None)
     }
 
+    /// A limiter whose window is open from the start (no slow start), still paced by what is
+    /// throttled: for STS, where each account's first call holds its place until the role is
+    /// assumed. A window opening at [`INITIAL_WINDOW`] grows only with answers, so one hung
+    /// AssumeRole (two places: its own and the GetCallerIdentity behind it) could stop every
+    /// other account's: with the window opening at 2, all of them were `DeadlineExceeded`
+    /// behind one hung role (measured); opening at 4, two hung roles would do it.
+    pub fn open(max_in_flight: usize) -> Arc<Limiter> {
+        let limiter = Limiter::new(max_in_flight);
+        {
+            let mut pace = limiter.lock();
+            pace.window = pace.max_window as f64;
+        }
+        limiter
+    }
+
     /// A limiter whose calls also take a place in `budget`, shared with other accounts.
     pub fn with_budget(max_in_flight: usize, budget: Option<Arc<Budget>>) -> Arc<Limiter> {
         let now = Instant::now();

@@ -238,7 +238,7 @@ async fn call<T, E>(
 }
 
 /// `work`, unless `deadline` passes first (`None`). Past the deadline, nothing new starts.
-async fn within<T>(deadline: Option<Instant>, work: impl Future<Output = T>) -> Option<T> {
+pub(crate) async fn within<T>(deadline: Option<Instant>, work: impl Future<Output = T>) -> Option<T> {
     match deadline {
         Some(deadline) if Instant::now() >= deadline => None,
         Some(deadline) => tokio::time::timeout_at(deadline, work).await.ok(),

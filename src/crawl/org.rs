@@ -16,8 +16,11 @@ use aws_sdk_organizations::types::{AccountState, AccountStatus};
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
 
+use tokio::time::Instant;
+
 use super::client::Shared;
-use super::{crawl_account, scan_error, Connection, CrawlOptions, Progress};
+use super::errors::deadline_row;
+use super::{crawl_account, scan_error, within, Connection, CrawlOptions, Progress};
 use crate::model::{Account, Inventory, ScanError, Shard, INVENTORY_SCHEMA_VERSION};
 
 /// Which accounts to scan and how to get into them.
@@ -66,11 +69,11 @@ pub async fn scan_many(
         errors,
         shard: options.shard,
     };
-    let caller = match base.account_id(false).await {
+    let caller = match base.account_id(false, crawl.deadline).await {
         Ok(id) => id,
         Err(error) => return inventory(Vec::new(), vec![error]),
     };
-    let (ids, mut errors) = target_ids(base, &caller, options).await;
+    let (ids, mut errors) = target_ids(base, &caller, options, crawl.deadline).await;
     progress.accounts_total(ids.len());
     let config = base.config.clone();
     let (accounts, more) = scan_accounts(
@@ -106,13 +109,18 @@ async fn target_ids(
     base: &Connection,
     caller: &str,
     options: &AccountsOptions,
+    deadline: Option<Instant>,
 ) -> (Vec<String>, Vec<ScanError>) {
     let mut errors = Vec::new();
     let listed = if options.org {
-        match list_org_accounts(base, caller).await {
-            Ok(ids) => Some(ids),
-            Err(error) => {
+        match within(deadline, list_org_accounts(base, caller)).await {
+            Some(Ok(ids)) => Some(ids),
+            Some(Err(error)) => {
                 errors.push(error);
+                None
+            }
+            None => {
+                errors.push(deadline_row(Some(caller), "ListAccounts"));
                 None
             }
         }
@@ -222,7 +230,7 @@ where
             let connection = connect(id.clone()).await;
             let assumed = id != caller;
             if assumed {
-                match connection.account_id(true).await {
+                match connection.account_id(true, crawl.deadline).await {
                     Ok(reached) if reached == id => {}
                     Ok(reached) => {
                         progress.account_done();

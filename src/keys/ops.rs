@@ -59,7 +59,7 @@ pub struct KeyOps {
 impl KeyOps {
     /// Identifies the account first: bad credentials fail here, before anything else.
     pub async fn new(connection: &Connection) -> Result<KeyOps, OpError> {
-        let account_id = connection.account_id(false).await.map_err(OpError::Failed)?;
+        let account_id = connection.account_id(false, None).await.map_err(OpError::Failed)?;
         Ok(KeyOps { iam: connection.iam.clone(), account_id })
     }
 
