@@ -559,4 +559,10 @@ fn on_a_terminal_the_table_fits_and_is_coloured() {
     assert!(plain.contains("AKIARZ7EXAMPLECIDEP1"), "key ids whole");
     let wide = on_terminal("200", Some("1"));
     assert!(wide.lines().next().unwrap().contains("USER ARN"), "{wide}");
+    // Too narrow for columns: a record per finding, every line within 40.
+    let narrow = on_terminal("40", Some("1"));
+    assert!(narrow.contains("\nACCESS KEY: AKIARZ7EXAMPLECIDEP1\n"), "{narrow}");
+    for line in narrow.lines() {
+        assert!(line.chars().count() <= 40, "wider than 40: {line}");
+    }
 }
