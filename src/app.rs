@@ -249,7 +249,7 @@ fn history_baseline(store: &Store, inventory: &Inventory) -> Result<Baseline, Hi
 fn write_outputs(plan: &ScanPlan, inventory: &Inventory, report: &Report) -> Result<Vec<String>, AppError> {
     let mut failures: Vec<String> = save_inventory(plan, inventory).into_iter().collect();
     for (format, path) in &plan.outputs {
-        if let Err(e) = output::write_with(path, |out| format.render(report, out)) {
+        if let Err(e) = output::write_with(path, |out| format.render_styled(report, &file_style(plan), out)) {
             failures.push(format!("--output {}: cannot write it: {e}", path.display()));
         }
     }
@@ -287,7 +287,7 @@ fn write_split(
         let stem = crate::split::file_stem(owner.as_deref());
         for (format, _) in &plan.outputs {
             let path = dir.join(format!("{stem}{}", format.extension()));
-            match output::write_with(&path, |out| format.render(&report, out)) {
+            match output::write_with(&path, |out| format.render_styled(&report, &file_style(plan), out)) {
                 Ok(()) => written += 1,
                 Err(e) => failures.push(format!("--output-dir {}: cannot write it: {e}", path.display())),
             }
@@ -299,6 +299,12 @@ fn write_split(
         dir.display()
     );
     Ok(failures)
+}
+
+/// How table files are drawn: plain (no terminal width, no colour), grouped as `--group-by`
+/// says, like the table on stdout.
+fn file_style(plan: &ScanPlan) -> crate::report::TableStyle {
+    crate::report::TableStyle { group_by: plan.group_by, ..crate::report::TableStyle::PLAIN }
 }
 
 /// Writes `--save-inventory` if asked; the failure, if any, as one line.
