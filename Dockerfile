@@ -1,12 +1,14 @@
 # keyaudit in a container: a Rust builder stage, then a small non-root runtime image that
 # holds the binary only (plus what distroless's cc image carries: glibc, libgcc, CA
-# certificates for HTTPS to AWS). Not built in CI (no Docker there); see the README.
+# certificates for HTTPS to AWS). Never built yet (no registry reachable from CI or the
+# development machine); see the README for what was checked instead.
 #
 #   docker build --build-arg KEYAUDIT_GIT_COMMIT="$(git rev-parse --short HEAD)" -t keyaudit .
 #   docker run --rm -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_SESSION_TOKEN keyaudit scan
 
 # Both stages are Debian 12 (bookworm), so the binary links against the glibc it runs on.
-FROM rust:1.94-slim-bookworm AS builder
+# Names in full: podman and buildah refuse short names (`rust:...`) without a search registry.
+FROM docker.io/library/rust:1.94-slim-bookworm AS builder
 WORKDIR /src
 # The build context has no .git (.dockerignore): the commit for --version comes from here,
 # and without it --version says "not built from git".

@@ -457,7 +457,8 @@ pub struct ScanArgs {
     /// --output format, plus `unowned` for the rest.
     #[arg(long, value_enum, value_name = "owner", requires = "output_dir", help_heading = "Output")]
     pub split_by: Option<SplitBy>,
-    /// Group the table's findings on stdout by owner, account or rule, one table each.
+    /// Group the table's findings by owner, account or rule, one table each: on stdout and in
+    /// table files (`--output FILE.txt`, --split-by's `.txt` reports).
     #[arg(long, value_enum, value_name = "owner|account|rule", help_heading = "Output")]
     pub group_by: Option<crate::report::GroupBy>,
     /// Where --split-by writes its reports (created if missing).
@@ -574,7 +575,7 @@ pub struct ScanPlan {
     pub fail_on_new: bool,
     /// `--split-by owner --output-dir DIR`.
     pub split: Option<(SplitBy, PathBuf)>,
-    /// `--group-by`: the stdout table's findings in groups.
+    /// `--group-by`: the table's findings in groups (stdout and table files).
     pub group_by: Option<crate::report::GroupBy>,
     /// Publish the findings here after the outputs are written (`--publish`).
     pub publish: Option<crate::publish::Target>,

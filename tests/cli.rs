@@ -559,4 +559,41 @@ fn on_a_terminal_the_table_fits_and_is_coloured() {
     assert!(plain.contains("AKIARZ7EXAMPLECIDEP1"), "key ids whole");
     let wide = on_terminal("200", Some("1"));
     assert!(wide.lines().next().unwrap().contains("USER ARN"), "{wide}");
+    // Too narrow for columns: a record per finding, every line within 40.
+    let narrow = on_terminal("40", Some("1"));
+    assert!(narrow.contains("\nACCESS KEY: AKIARZ7EXAMPLECIDEP1\n"), "{narrow}");
+    for line in narrow.lines() {
+        assert!(line.chars().count() <= 40, "wider than 40: {line}");
+    }
+}
+
+/// `--group-by` groups a table file (`--output FILE.txt`) as it groups the table on stdout,
+/// and the per-owner table files of `--split-by`; files stay plain whatever the terminal.
+#[test]
+fn group_by_groups_table_files_too() {
+    let dir = temp_dir();
+    let output = keyaudit(dir.path(), None, &["scan", "--demo", "--group-by", "owner", "--output", "r.txt"]);
+    assert_exit(&output, 1);
+    let file = std::fs::read_to_string(dir.path().join("r.txt")).unwrap();
+    assert!(file.starts_with("OWNER platform: 2 finding(s)\n"), "{file}");
+    assert!(file.contains("\nOWNER (none or unknown): 4 finding(s)\n"), "{file}");
+    // (stdout is a pipe here: the plain table, which the file must match.)
+    assert_eq!(file, stdout(&output));
+
+    let args =
+        "scan --demo --group-by rule --color always --output rules.txt --split-by owner --output-dir split";
+    let coloured = keyaudit(dir.path(), None, &args.split(' ').collect::<Vec<_>>());
+    assert_exit(&coloured, 1);
+    assert!(stdout(&coloured).contains("\u{1b}["), "stdout coloured as asked");
+    let file = std::fs::read_to_string(dir.path().join("rules.txt")).unwrap();
+    assert!(!file.contains('\u{1b}'), "a file is never coloured:\n{file}");
+    assert!(file.starts_with("RULE key-too-old: "), "{file}");
+    let platform = std::fs::read_dir(dir.path().join("split"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.file_name().unwrap().to_string_lossy().starts_with("platform-"))
+        .expect("platform's report");
+    let platform = std::fs::read_to_string(platform).unwrap();
+    assert!(platform.starts_with("RULE key-too-old: 1 finding(s)\n"), "{platform}");
+    assert!(platform.contains("\nRULE key-unused: 1 finding(s)\n"), "{platform}");
 }

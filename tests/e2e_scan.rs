@@ -476,6 +476,41 @@ fn sarif_of_an_incomplete_scan_says_so_and_validates() {
         .contains("GetCallerIdentity"));
 }
 
+/// An impossible credential report fetched live is warned about as one read from a file is.
+/// moto answers GetCredentialReport with a GeneratedTime fixed at 2015-02-02T20:02:02Z
+/// (`moto/iam/responses.py`), so every report it serves holds dates after it: an impossible
+/// report, served through the real calls by a real IAM implementation.
+#[test]
+fn a_live_credential_report_generated_before_its_own_dates_is_warned_about_once() {
+    let moto = moto();
+    let dir = temp_dir();
+    let output = keyaudit(
+        dir.path(),
+        Some(&moto.endpoint),
+        &["scan", "--as-of", AS_OF, "--format", "json", "--last-used-source", "credential-report"],
+    );
+    assert_exit(&output, 1);
+    let stderr = stderr(&output);
+    let warnings: Vec<&str> = stderr.lines().filter(|line| line.starts_with("keyaudit: warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    let prefix = format!("keyaudit: warning: the credential report of account {}: ", moto.account_id);
+    assert!(warnings[0].starts_with(&prefix), "{stderr}");
+    assert!(
+        warnings[0].contains(
+            " date(s) in it are later than the time IAM says it was generated, 2015-02-02T20:02:02Z (the latest: "
+        ),
+        "{stderr}"
+    );
+    assert!(warnings[0].ends_with("; its ages and last uses cannot all be right"), "{stderr}");
+    // Still used, as the file mode uses it: the same findings, last use from the report.
+    let report = json_stdout(&output);
+    assert_eq!(finding_set(&report), expected_findings(moto));
+    assert_eq!(report["accounts"][0]["credential_report_generated_at"], "2015-02-02T20:02:02Z");
+    // With the API as the source there is no report and no warning.
+    let api = keyaudit(dir.path(), Some(&moto.endpoint), &["scan", "--as-of", AS_OF, "--format", "json"]);
+    assert!(!support::stderr(&api).contains("warning"), "{}", support::stderr(&api));
+}
+
 #[test]
 fn the_credential_report_fast_path_finds_the_same_and_says_where_last_use_came_from() {
     let moto = moto();

@@ -1,7 +1,8 @@
 //! The table as a terminal gets it (`TableStyle` with a width and colour), snapshot-tested at
-//! 80 and 200 columns, with and without colour. The style is a parameter of the renderer, so
-//! these are pure: no terminal needed. Files in `tests/snapshots/`; regenerate after an
-//! intended change with `KEYAUDIT_BLESS=1 scripts/test --test terminal_table`.
+//! 50, 80 and 200 columns, with and without colour, and measured at every width from
+//! `MIN_WIDTH` to 200. The style is a parameter of the renderer, so these are pure: no
+//! terminal needed. Files in `tests/snapshots/`; regenerate after an intended change with
+//! `KEYAUDIT_BLESS=1 scripts/test --test terminal_table`.
 
 use std::path::Path;
 
@@ -47,11 +48,11 @@ fn strip_colour(text: &str) -> String {
 }
 
 #[test]
-fn the_table_fits_80_and_200_columns_with_and_without_colour() {
+fn the_table_fits_50_80_and_200_columns_with_and_without_colour() {
     let report = demo_report();
     let bless = std::env::var_os("KEYAUDIT_BLESS").is_some();
     let mut stale = Vec::new();
-    for width in [80u16, 200] {
+    for width in [50u16, 80, 200] {
         let plain = table(&report, TableStyle { width: Some(width), color: false, group_by: None });
         let coloured = table(&report, TableStyle { width: Some(width), color: true, group_by: None });
         for line in plain.lines() {
@@ -149,4 +150,192 @@ fn group_by_gives_one_table_per_owner_account_or_rule_under_a_heading() {
         table(&report, TableStyle::PLAIN),
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/reports/demo.txt")).unwrap()
     );
+}
+
+/// The demo with everything a table can hold made as long and as many as IAM allows: a
+/// 64-character user name, a 512-character path, a 256-character owner tag with no space to
+/// wrap at (and one with wide characters and a newline), long messages, suppressed findings,
+/// suppressions to review, resolved findings, a baseline, credential-report lines and 40
+/// failed calls, some naming keys.
+fn hostile_report() -> Report {
+    use keyaudit::model::ScanError;
+    use keyaudit::report::{BaselineSummary, ResolvedRow};
+    use keyaudit::suppress::{SuppressionState, SuppressionStatus};
+
+    let mut report = demo_report();
+    let long_name = format!("svc.{}@example.com", "reporting-pipeline+eu=".repeat(3));
+    let long_name = &long_name[..64];
+    let long_path = format!("/{}/", "organisation/division/department/team".repeat(14));
+    let long_path = &long_path[..512];
+    let long_owner = "team-".repeat(52);
+    for (i, finding) in report.findings.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            finding.user_name = long_name.to_string();
+            finding.user_path = Some(long_path.to_string());
+            finding.user_arn =
+                Some(format!("arn:aws:iam::{}:user{long_path}{long_name}", finding.account_id));
+            finding.owner = Some(long_owner[..256].to_string());
+        } else {
+            finding.owner = Some("プラットフォーム チーム\nRoot user of 111122223333: forged.".to_string());
+        }
+        finding.message.push_str(&format!(" {}", "and a long explanation of why it matters ".repeat(4)));
+    }
+    for finding in report.findings.iter_mut().skip(3).step_by(4) {
+        finding.suppressed = true;
+        finding.suppression_reason = Some(format!("accepted by {long_owner} until the migration ends"));
+        finding.suppression_expires = "2027-01-31".parse().ok();
+    }
+    report.suppressions = vec![
+        SuppressionStatus {
+            index: 1,
+            selector: format!("rule=key-too-old user={long_name} account=111122223333"),
+            reason: "a reason that goes on ".repeat(8),
+            expires: "2026-01-01".parse().ok(),
+            state: SuppressionState::Expired,
+            matched: 1,
+        },
+        SuppressionStatus {
+            index: 12,
+            selector: format!("owner={}", &long_owner[..120]),
+            reason: "stale".to_string(),
+            expires: None,
+            state: SuppressionState::Stale,
+            matched: 0,
+        },
+    ];
+    report.resolved = vec![ResolvedRow {
+        finding_id: format!("two-active-keys:111122223333:{long_name}:AKIARZ7EXAMPLERESOL1"),
+        rule: report.findings[0].rule,
+        severity: report.findings[0].severity,
+        account_id: "111122223333".to_string(),
+        user_name: long_name.to_string(),
+        key_ids: vec!["AKIARZ7EXAMPLERESOL1".to_string(), "AKIARZ7EXAMPLERESOL2".to_string()],
+        message: "gone".to_string(),
+    }];
+    report.baseline = Some(BaselineSummary {
+        source: "report generated 2026-10-01T09:00:00Z".to_string(),
+        fail_on_new: true,
+        new: 3,
+        existing: 8,
+        resolved: 1,
+        unverified: 0,
+    });
+    report.errors = (0..40)
+        .map(|i| ScanError {
+            account_id: Some(if i % 2 == 0 { "111122223333" } else { "444455556666" }.to_string()),
+            user_name: (i % 3 != 0).then(|| long_name.to_string()),
+            access_key_id: (i % 4 == 1).then(|| format!("AKIARZ7EXAMPLEERR{i:03}")),
+            operation: ["GetAccountAuthorizationDetails", "GetAccessKeyLastUsed", "ListUsers"][i % 3].to_string(),
+            code: ["ServiceFailureException", "Throttling", "DeadlineExceeded"][i % 3].to_string(),
+            message: format!(
+                "request {i} failed after 10 attempts: https://iam.amazonaws.com/?Action=GetAccountAuthorizationDetails&Filter=User,Group,LocalManagedPolicy&MaxItems=1000&Marker={}",
+                "x".repeat(90)
+            ),
+        })
+        .collect();
+    report.complete = false;
+    report.summary.complete = false;
+    report.summary.errors = report.errors.len();
+    for account in &mut report.accounts {
+        account.credential_report_generated_at = Some(report.collected_at);
+    }
+    report
+}
+
+/// Every key id the report holds (findings, resolved findings, failed calls).
+fn key_ids(report: &Report) -> Vec<String> {
+    let findings = report.findings.iter().flat_map(|f| f.key_ids.iter().cloned());
+    let resolved = report.resolved.iter().flat_map(|r| r.key_ids.iter().cloned());
+    let errors = report.errors.iter().filter_map(|e| e.access_key_id.clone());
+    findings.chain(resolved).chain(errors).collect()
+}
+
+#[test]
+fn no_line_is_wider_than_the_terminal_at_any_width_from_the_minimum_to_200() {
+    use keyaudit::report::GroupBy;
+    use unicode_width::UnicodeWidthStr;
+
+    let min = keyaudit::report::MIN_WIDTH;
+    assert_eq!(min, 32, "README documents the minimum width");
+    for (name, report) in [("demo", demo_report()), ("hostile", hostile_report())] {
+        let keys = key_ids(&report);
+        for group_by in [None, Some(GroupBy::Owner)] {
+            // Narrower than the minimum: drawn as for the minimum.
+            for width in min - 12..=200 {
+                let plain = table(&report, TableStyle { width: Some(width), color: false, group_by });
+                let room = usize::from(width.max(min));
+                for line in plain.lines() {
+                    assert!(
+                        line.width() <= room,
+                        "{name} at {width} columns: a line of {} columns:\n{line}\n\n{plain}",
+                        line.width()
+                    );
+                }
+                for key in &keys {
+                    assert!(plain.contains(key.as_str()), "{name} at {width}: {key} split:\n{plain}");
+                }
+                if plain.contains("\nSEVERITY: ") || plain.starts_with("-") {
+                    // Records: a key id is never split, even where prose quotes it.
+                    for (at, _) in plain.match_indices("AKIA") {
+                        let id = plain.get(at..at + 20).unwrap_or_default();
+                        assert!(keys.iter().any(|key| key == id), "{name} at {width}: split id at {id:?}");
+                    }
+                }
+                // The forged line in an owner tag stays inside its heading (escaped).
+                assert!(!plain.lines().any(|line| line.starts_with("Root user of 111122223333: forged")));
+                if width % 7 == 0 {
+                    // (Every 7th width: colour is laid out the same way, and a debug build is slow.)
+                    let coloured = table(&report, TableStyle { width: Some(width), color: true, group_by });
+                    assert_eq!(
+                        strip_colour(&coloured),
+                        plain,
+                        "{name} at {width}: colour changes nothing else"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn below_the_columns_that_must_stay_each_finding_is_a_record_with_every_field() {
+    let report = demo_report();
+    let narrow = table(&report, TableStyle { width: Some(50), color: false, group_by: None });
+    assert!(!narrow.contains("| SEVERITY"), "no columns at 50:\n{narrow}");
+    assert!(!narrow.contains("left out"), "a record leaves nothing out:\n{narrow}");
+    let counted = report.findings.iter().filter(|f| !f.suppressed).count();
+    assert_eq!(narrow.matches("\nSEVERITY:").count() + usize::from(narrow.starts_with("SEVERITY:")), counted);
+    // The first finding's fields, labelled, in the table's column order.
+    let first = &report.findings[0];
+    let block: Vec<&str> = narrow.split(&"-".repeat(50)).nth(1).unwrap().lines().collect();
+    let labels: Vec<&str> = block
+        .iter()
+        .filter(|line| !line.starts_with(' '))
+        .filter_map(|line| line.split_once(':'))
+        .map(|(label, _)| label)
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "SEVERITY",
+            "RULE",
+            "ACCOUNT",
+            "USER",
+            "OWNER",
+            "PATH",
+            "ACCESS KEY",
+            "AGE",
+            "LAST USED",
+            "DETAIL",
+            "USER ARN"
+        ],
+        "{narrow}"
+    );
+    assert!(block.contains(&format!("ACCESS KEY: {}", first.access_key_id.as_deref().unwrap()).as_str()));
+    assert!(block.contains(&format!("USER:       {}", first.user_name).as_str()), "{block:?}");
+    // Columns come back as soon as the columns that must stay fit.
+    let columns = table(&report, TableStyle { width: Some(65), color: false, group_by: None });
+    assert!(columns.starts_with("| SEVERITY"), "{columns}");
+    let records = table(&report, TableStyle { width: Some(64), color: false, group_by: None });
+    assert!(records.starts_with(&"-".repeat(64)), "{records}");
 }

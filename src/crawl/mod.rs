@@ -33,6 +33,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
+use crate::credential_report::LaterDates;
 use crate::model::Root;
 use crate::model::{AccessKey, Account, Inventory, KeyStatus, LastUsed, ScanError, User};
 
@@ -50,7 +51,8 @@ pub struct CrawlOptions {
     pub deadline: Option<Instant>,
 }
 
-/// Reports crawl progress (a progress bar, or nothing).
+/// Reports crawl progress (a progress bar, or nothing), and what the crawl found wrong with
+/// data it still used (the caller words the warning).
 pub trait Progress: Send + Sync {
     /// Once per user finished.
     fn user_done(&self);
@@ -58,6 +60,15 @@ pub trait Progress: Send + Sync {
     fn accounts_total(&self, _accounts: usize) {}
     /// Once per account finished (crawled, or failed to be reached).
     fn account_done(&self) {}
+    /// Once per account whose credential report (`--last-used-source credential-report`)
+    /// holds dates later than its GeneratedTime.
+    fn impossible_credential_report(
+        &self,
+        _account: &str,
+        _generated_at: DateTime<Utc>,
+        _later: &LaterDates,
+    ) {
+    }
 }
 
 impl Progress for () {
@@ -111,6 +122,9 @@ pub async fn crawl_account(
         }
     };
     let hints = hints.as_ref();
+    if let Some((hints, later)) = hints.and_then(|hints| Some((hints, hints.later.as_ref()?))) {
+        progress.impossible_credential_report(account, hints.generated_at, later);
+    }
 
     let expected = summary.as_ref().map_or(IAM_USERS_QUOTA, |summary| summary.users);
     let max_pages = expected.div_ceil(LIST_USERS_PAGE_SIZE as usize) + EXTRA_LIST_USERS_PAGES;

@@ -17,7 +17,7 @@ use aws_sdk_iam::Client as IamClient;
 use chrono::{DateTime, Utc};
 
 use super::{scan_error, to_chrono, Limiter};
-use crate::credential_report;
+use crate::credential_report::{self, LaterDates};
 use crate::model::{AccessKey, KeyStatus, LastUsed, ScanError};
 
 /// Where keys' last use comes from.
@@ -34,19 +34,23 @@ pub enum LastUsedSource {
 #[derive(Debug, Clone)]
 pub struct ReportHints {
     pub generated_at: DateTime<Utc>,
+    /// Dates in the report later than its GeneratedTime: impossible, so its last uses cannot
+    /// all be right. Still used (as a report read from a file is), and said as a warning.
+    pub later: Option<LaterDates>,
     by_user: HashMap<String, Vec<AccessKey>>,
 }
 
 impl ReportHints {
     pub fn parse(text: &str, generated_at: DateTime<Utc>) -> Result<ReportHints, String> {
         let inventory = credential_report::parse(text, generated_at)?;
+        let later = credential_report::dates_after(&inventory, generated_at);
         let by_user = inventory
             .accounts
             .into_iter()
             .flat_map(|account| account.users)
             .map(|user| (user.user_name, user.keys))
             .collect();
-        Ok(ReportHints { generated_at, by_user })
+        Ok(ReportHints { generated_at, later, by_user })
     }
 
     /// The last use of `key` of `user`, if the report identifies the key unambiguously.
@@ -127,5 +131,20 @@ mod tests {
         let never =
             hints.last_used("ci+deploy@example.com", created("2026-08-01T00:05:00Z"), KeyStatus::Active);
         assert_eq!(never, Some(LastUsed::Never));
+    }
+
+    #[test]
+    fn a_report_generated_before_its_own_dates_is_marked() {
+        let text = include_str!("../../tests/fixtures/credential-report.csv");
+        let after_every_date = ReportHints::parse(text, "2026-11-01T00:00:00Z".parse().unwrap()).unwrap();
+        assert_eq!(after_every_date.later, None);
+        // The fixture's latest date is erin's slot 2 last use, 2026-10-31T15:00:00Z.
+        let before_two = ReportHints::parse(text, "2026-10-31T13:00:00Z".parse().unwrap()).unwrap();
+        let later = before_two.later.as_ref().expect("two dates after it");
+        assert_eq!((later.count, later.user.as_str()), (2, "erin"));
+        // Its last uses are still used.
+        let created = "2026-09-15T10:00:00Z".parse().unwrap();
+        let used = before_two.last_used("erin", created, KeyStatus::Active).and_then(|used| used.date());
+        assert_eq!(used, "2026-10-31T15:00:00Z".parse().ok());
     }
 }

@@ -17,7 +17,7 @@ mod table;
 pub use keys::render_keys;
 pub use plan::render_plan;
 pub(crate) use table::new_table;
-pub use table::{GroupBy, TableStyle};
+pub use table::{GroupBy, TableStyle, MIN_WIDTH};
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};

@@ -7,6 +7,13 @@
 //! this renderer stays pure and its output is snapshot-tested at any width. With
 //! [`TableStyle::PLAIN`] (files, pipes) it is the same table at any width, as always.
 //!
+//! Fitting a width goes in three steps, each table on its own: wrap the cells; leave columns
+//! out (the ones another column repeats first); and when even the columns that must stay
+//! cannot fit, give up on columns and write each row as a record, one `FIELD: value` line
+//! per field with the value wrapped beside its label. A record needs only the widest label
+//! and a whole access key id side by side, so every line fits any width from [`MIN_WIDTH`]
+//! up; narrower terminals get the table drawn for [`MIN_WIDTH`].
+//!
 //! Every value is escaped for the terminal ([`crate::output::escape_controls`]) before it is
 //! laid out, so widths are counted on what is shown and the only escape sequences in the
 //! output are the severity colours comfy-table adds around a cell's (already escaped) text.
@@ -79,11 +86,16 @@ fn groups<'a>(
 /// below it, a column is left out instead of squeezed.
 const SPLIT_WORDS_OVER: usize = 12;
 
+/// The narrowest terminal every line fits: a record's widest label, `ACCESS KEY: ` (12
+/// columns; the longest header is 10, plus `: `), beside an access key id (20), so a key id
+/// is never split. Narrower terminals get the table drawn for this width.
+pub const MIN_WIDTH: u16 = 32;
+
 /// A table to lay out: its header and rows, which columns may be left out to fit a width (the
 /// first named goes first), and which hold key ids (never split inside an id).
 struct Layout<'a> {
     header: Vec<&'a str>,
-    rows: Vec<Vec<Cell>>,
+    rows: Vec<Vec<Field>>,
     droppable: &'a [&'a str],
     key_columns: &'a [&'a str],
     /// The column of prose (the detail): other columns are left out before it is squeezed
@@ -93,6 +105,7 @@ struct Layout<'a> {
 
 impl Layout<'_> {
     /// The table as text, and the columns left out to fit `style.width` (none without one).
+    /// When the columns that must stay cannot fit, the rows as records (nothing left out).
     fn render(&self, style: &TableStyle) -> (String, Vec<&str>) {
         let mut dropped: Vec<&str> = Vec::new();
         let mut roomy = self.roomy.is_some();
@@ -109,8 +122,8 @@ impl Layout<'_> {
                 }
                 match next {
                     Some(name) => dropped.push(name),
-                    // A terminal narrower than the columns that stay: lines will be wider.
-                    None => break,
+                    // A terminal narrower than the columns that stay.
+                    None => return (self.records(style, width), Vec::new()),
                 }
             }
         }
@@ -119,6 +132,51 @@ impl Layout<'_> {
 
     fn kept(&self, dropped: &[&str]) -> Vec<usize> {
         (0..self.header.len()).filter(|&i| !dropped.contains(&self.header[i])).collect()
+    }
+
+    /// Each row as a block under a rule: a `FIELD: value` line for each field with a value,
+    /// the value wrapped beside its label (at spaces; a word is split only when wider than
+    /// the value's room, which at [`MIN_WIDTH`] still holds a whole key id).
+    fn records(&self, style: &TableStyle, width: u16) -> String {
+        let label_width = self.header.iter().map(|name| display_width(name)).max().unwrap_or(0) + 2;
+        let label_width = u16::try_from(label_width).unwrap_or(u16::MAX);
+        let rule = "-".repeat(usize::from(width));
+        let mut blocks = Vec::new();
+        for row in &self.rows {
+            let mut table = Table::new();
+            table
+                .load_preset(presets::NOTHING)
+                .force_no_tty()
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(width);
+            if style.color {
+                crossterm::style::force_color_output(true);
+                table.enforce_styling();
+                // Colour the words only: the padding after them is trimmed.
+                table.style_text_only();
+            }
+            for (name, field) in self.header.iter().zip(row) {
+                if field.text.trim().is_empty() {
+                    continue;
+                }
+                // Wrapped here rather than by comfy-table, which would split a key id that
+                // is part of a longer word (a finding id).
+                let room = usize::from(width).saturating_sub(usize::from(label_width));
+                let value: Vec<String> = field.text.lines().map(|line| wrap(line, room)).collect();
+                table.add_row(vec![Cell::new(format!("{name}:")), field.cell(&value.join("\n"), style)]);
+            }
+            for (column, constraint) in table
+                .column_iter_mut()
+                .zip([Some(ColumnConstraint::Absolute(Width::Fixed(label_width))), None])
+            {
+                column.set_padding((0, 0));
+                if let Some(constraint) = constraint {
+                    column.set_constraint(constraint);
+                }
+            }
+            blocks.push(format!("{rule}\n{}", table.trim_fmt()));
+        }
+        blocks.join("\n")
     }
 
     /// The narrowest column `i` can be without splitting a key id, the header's words, or
@@ -147,7 +205,7 @@ impl Layout<'_> {
         let kept = self.kept(dropped);
         let mut table = styled_table(kept.iter().map(|&i| self.header[i]), style);
         for row in &self.rows {
-            table.add_row(kept.iter().map(|&i| row[i].clone()));
+            table.add_row(kept.iter().map(|&i| row[i].cell(&row[i].text, style)));
         }
         if style.width.is_some() {
             for (column, &i) in kept.iter().enumerate() {
@@ -163,8 +221,8 @@ impl Layout<'_> {
 }
 
 /// The widths of the whitespace-separated words of a cell.
-fn words(cell: &Cell) -> Vec<usize> {
-    cell.content().split_whitespace().map(display_width).collect()
+fn words(field: &Field) -> Vec<usize> {
+    field.text.split_whitespace().map(display_width).collect()
 }
 
 /// The columns a line takes on a terminal: colour escapes take none.
@@ -186,45 +244,105 @@ fn display_width(line: &str) -> usize {
     width
 }
 
-/// `text` broken at spaces into lines of at most `width` columns (a longer word keeps its own
-/// line); indentation is kept on the first line.
+/// `text` broken at spaces into lines of at most `width` columns, each indented as the first
+/// (up to half the width); a word wider than a line is split, never inside a key id.
 fn wrap(text: &str, width: usize) -> String {
+    let rest = text.trim_start_matches(' ');
+    let indent = " ".repeat((text.len() - rest.len()).min(width / 2));
     let mut lines: Vec<String> = Vec::new();
-    let mut current = String::new();
-    let indent: String = text.chars().take_while(|c| *c == ' ').collect();
-    for word in text.split(' ').skip(indent.len()) {
-        let shown = display_width(&escape_controls(&current, true));
-        let word_width = display_width(&escape_controls(word, true));
-        if !current.is_empty() && shown + 1 + word_width > width {
-            lines.push(std::mem::take(&mut current));
-        } else if !current.is_empty() {
+    let mut current = indent.clone();
+    let mut used = indent.len();
+    let mut has_word = false;
+    for word in rest.split(' ') {
+        let word_width = display_width(word);
+        if has_word && used + 1 + word_width <= width {
             current.push(' ');
+            current.push_str(word);
+            used += 1 + word_width;
+            continue;
+        }
+        if has_word {
+            lines.push(std::mem::replace(&mut current, indent.clone()));
+            used = indent.len();
+        }
+        has_word = true;
+        let mut word = word;
+        while used + display_width(word) > width {
+            // The longest start of the word that fits; at least one character, so a line
+            // always moves on.
+            let mut end = 0;
+            let mut end_width = 0;
+            for (at, c) in word.char_indices() {
+                let c_width = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+                if end > 0 && used + end_width + c_width > width {
+                    break;
+                }
+                end = at + c.len_utf8();
+                end_width += c_width;
+            }
+            // Not inside a key id (in a finding id): it starts the next line instead.
+            if let Some(start) = key_id_across(word, end).filter(|&start| start > 0) {
+                end = start;
+            }
+            current.push_str(&word[..end]);
+            lines.push(std::mem::replace(&mut current, indent.clone()));
+            used = indent.len();
+            word = &word[end..];
         }
         current.push_str(word);
+        used += display_width(word);
     }
     lines.push(current);
-    format!("{indent}{}", lines.join("\n"))
+    lines.join("\n")
 }
 
-/// A cell of terminal text: control characters written as escapes, newlines kept (cells use
+/// A cell's text, escaped for the terminal, and the severity it is coloured by, if any.
+#[derive(Debug, Clone)]
+struct Field {
+    text: String,
+    severity: Option<Severity>,
+}
+
+impl Field {
+    /// The cell comfy-table lays out: `text` (this field's, or it wrapped), coloured when the
+    /// style says so.
+    fn cell(&self, text: &str, style: &TableStyle) -> Cell {
+        let cell = Cell::new(text);
+        let Some(severity) = self.severity.filter(|_| style.color) else {
+            return cell;
+        };
+        match severity {
+            Severity::Critical => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+            Severity::High => cell.fg(Color::Red),
+            Severity::Medium => cell.fg(Color::Yellow),
+            Severity::Low => cell.fg(Color::Cyan),
+            Severity::Info => cell.fg(Color::DarkGrey),
+        }
+    }
+}
+
+/// Where the access key id that `at` falls inside starts in `word`, if `at` is inside one
+/// (`AKIA`/`ASIA` and 16 more capital letters or digits).
+fn key_id_across(word: &str, at: usize) -> Option<usize> {
+    const LEN: usize = 20;
+    let bytes = word.as_bytes();
+    (at.saturating_sub(LEN - 1)..at).find(|&start| {
+        bytes.get(start..start + LEN).is_some_and(|id| {
+            (id.starts_with(b"AKIA") || id.starts_with(b"ASIA"))
+                && id.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
+    })
+}
+
+/// A field of terminal text: control characters written as escapes, newlines kept (cells use
 /// them between keys).
-fn cell(text: impl AsRef<str>) -> Cell {
-    Cell::new(escape_controls(text.as_ref(), true))
+fn cell(text: impl AsRef<str>) -> Field {
+    Field { text: escape_controls(text.as_ref(), true), severity: None }
 }
 
-/// The severity cell, coloured when the style says so.
-fn severity_cell(severity: Severity, text: String, style: &TableStyle) -> Cell {
-    let cell = cell(text);
-    if !style.color {
-        return cell;
-    }
-    match severity {
-        Severity::Critical => cell.fg(Color::Red).add_attribute(Attribute::Bold),
-        Severity::High => cell.fg(Color::Red),
-        Severity::Medium => cell.fg(Color::Yellow),
-        Severity::Low => cell.fg(Color::Cyan),
-        Severity::Info => cell.fg(Color::DarkGrey),
-    }
+/// The severity field, coloured when the style says so.
+fn severity_cell(severity: Severity, text: String) -> Field {
+    Field { severity: Some(severity), ..cell(text) }
 }
 
 /// Text lines around the tables, escaped like the cells; the tables are written as laid out.
@@ -260,9 +378,13 @@ impl Out<'_> {
     }
 
     fn line(&mut self, args: fmt::Arguments) -> io::Result<()> {
+        // Wrapped as shown: escapes (`\u{1b}`) take their room (escaping twice changes
+        // nothing). A newline in a value (an owner tag) is shown as `\n`: a line of prose
+        // is one line, never a made-up line below it.
+        let text = escape_controls(&args.to_string(), false);
         let text = match self.width {
-            Some(width) => wrap(&args.to_string(), width),
-            None => args.to_string(),
+            Some(width) => wrap(&text, width),
+            None => text,
         };
         fmt::Write::write_fmt(self, format_args!("{text}\n")).map_err(|_| self.take_error())
     }
@@ -273,6 +395,7 @@ impl Out<'_> {
 }
 
 pub(super) fn render(report: &Report, style: &TableStyle, out: &mut dyn Write) -> io::Result<()> {
+    let style = &TableStyle { width: style.width.map(|width| width.max(MIN_WIDTH)), ..*style };
     let mut out = Out { inner: out, error: None, width: style.width.map(usize::from) };
     let out = &mut out;
     let (counted, suppressed): (Vec<_>, Vec<_>) = report.findings.iter().partition(|f| !f.suppressed);
@@ -312,7 +435,7 @@ pub(super) fn render(report: &Report, style: &TableStyle, out: &mut dyn Write) -
                         None => f.severity.to_string(),
                     };
                     vec![
-                        severity_cell(f.severity, severity, style),
+                        severity_cell(f.severity, severity),
                         cell(f.rule.to_string()),
                         cell(&f.account_id),
                         cell(&f.user_name),
@@ -358,7 +481,7 @@ pub(super) fn render(report: &Report, style: &TableStyle, out: &mut dyn Write) -
             .iter()
             .map(|f| {
                 vec![
-                    severity_cell(f.severity, f.severity.to_string(), style),
+                    severity_cell(f.severity, f.severity.to_string()),
                     cell(f.rule.to_string()),
                     cell(&f.account_id),
                     cell(&f.user_name),
@@ -431,7 +554,7 @@ pub(super) fn render(report: &Report, style: &TableStyle, out: &mut dyn Write) -
             .iter()
             .map(|r| {
                 vec![
-                    severity_cell(r.severity, r.severity.to_string(), style),
+                    severity_cell(r.severity, r.severity.to_string()),
                     cell(r.rule.to_string()),
                     cell(&r.account_id),
                     cell(&r.user_name),
@@ -576,4 +699,28 @@ fn styled_table<'a>(header: impl IntoIterator<Item = &'a str>, style: &TableStyl
     }
     table.set_header(header);
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_splits_long_words_but_never_a_key_id() {
+        assert_eq!(wrap("one two three", 7), "one two\nthree");
+        assert_eq!(wrap("  indented text wraps", 12), "  indented\n  text wraps");
+        assert_eq!(wrap("abcdefghij", 4), "abcd\nefgh\nij");
+        // Wide characters take two columns each.
+        assert_eq!(wrap("プラットフォーム", 5), "プラ\nット\nフォ\nーム");
+        // The id inside a finding id starts a line rather than being cut.
+        assert_eq!(
+            wrap("rule:111122223333:alice:AKIARZ7EXAMPLECAROL1", 32),
+            "rule:111122223333:alice:\nAKIARZ7EXAMPLECAROL1"
+        );
+        for width in 20..60 {
+            let text = wrap("key-too-old:111122223333:a-long-user-name:AKIARZ7EXAMPLECAROL1 more", width);
+            assert!(text.contains("AKIARZ7EXAMPLECAROL1"), "{width}: {text}");
+            assert!(text.lines().all(|line| display_width(line) <= width), "{width}: {text}");
+        }
+    }
 }
