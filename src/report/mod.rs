@@ -24,6 +24,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::exit::Gate;
@@ -536,9 +537,17 @@ impl Report {
         as_of: DateTime<Utc>,
         generated_at: DateTime<Utc>,
     ) -> Report {
+        // Rows are built on every core (a large Organization has millions), in order.
         let keys: Vec<KeyRow> = inventory
-            .keys()
-            .map(|(account, user, key)| KeyRow::of(account, user, key, as_of, &rules.owner_tag_keys))
+            .accounts
+            .par_iter()
+            .flat_map_iter(|account| {
+                account.users.iter().flat_map(move |user| {
+                    user.keys
+                        .iter()
+                        .map(move |key| KeyRow::of(account, user, key, as_of, &rules.owner_tag_keys))
+                })
+            })
             .collect();
         // Indexes, not searches: a finding's account and user are looked up once each, and
         // per-account counts are one pass (searching made a large Organization quadratic).
@@ -556,7 +565,7 @@ impl Report {
             .collect();
 
         let findings: Vec<FindingRow> = findings
-            .iter()
+            .par_iter()
             .map(|finding| {
                 let key = finding.key.as_ref();
                 let last_used = key.and_then(|key| key.last_used.date());

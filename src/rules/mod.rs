@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
+use rayon::prelude::*;
 use serde::Serialize;
 
 pub use crate::finding::{Finding, RuleId, Severity};
@@ -320,56 +321,14 @@ pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 /// in risk order: most severe first, then privileged users' first, then the oldest key
 /// first; then by user, key and rule, so reports are stable from run to run.
 pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<Utc>) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let mut hits = Vec::new();
-    for account in &inventory.accounts {
-        // Each user (and the account's root) under the settings of the scope that applies.
-        let subjects = account.users.iter().map(Some).chain([None]);
-        for user in subjects {
-            let effective = scope::Effective::of(settings, account, user);
-            let context = Context {
-                as_of,
-                thresholds: effective.thresholds,
-                owner_tag_keys: settings.owner_tag_keys.clone(),
-            };
-            for rule in RULES {
-                let RuleLevel::Severity(severity) = effective.level(rule.rule_id) else {
-                    continue;
-                };
-                match (rule.check, user) {
-                    (Check::User(check), Some(user)) => check(&context, user, &mut hits),
-                    (Check::Account(check), None) => check(&context, account, &mut hits),
-                    _ => continue,
-                }
-                let user_name = user.map_or(ROOT_USER, |user| user.user_name.as_str());
-                let owner =
-                    user.and_then(|user| owner_of(user, &settings.owner_tag_keys)).map(str::to_string);
-                let privileged_via =
-                    user.and_then(|user| user.details.as_ref()).map(|d| d.privileged_via.clone());
-                findings.extend(hits.drain(..).map(|hit| {
-                    let mut finding = Finding {
-                        rule: rule.rule_id,
-                        severity,
-                        account_id: account.account_id.clone(),
-                        user_name: hit.subject.unwrap_or_else(|| user_name.to_string()),
-                        access_key_id: hit.key.as_ref().map(|key| key.access_key_id.clone()),
-                        key_ids: hit.key_ids,
-                        message: hit.message,
-                        key: hit.key,
-                        suppression: None,
-                        baseline: None,
-                        owner: owner.clone(),
-                        privileged_via: privileged_via.clone(),
-                        scope: effective.scope_name(),
-                    };
-                    escalate(&mut finding, settings);
-                    finding
-                }));
-            }
-        }
-    }
+    // Accounts are independent: evaluated on every core, then put in one order.
+    let mut findings: Vec<Finding> = inventory
+        .accounts
+        .par_iter()
+        .flat_map_iter(|account| evaluate_account(account, settings, as_of))
+        .collect();
     let age = |finding: &Finding| finding.key.as_ref().map(|key| key.created);
-    findings.sort_by(|a, b| {
+    findings.par_sort_by(|a, b| {
         a.account_id
             .cmp(&b.account_id)
             .then_with(|| b.severity.cmp(&a.severity))
@@ -379,6 +338,56 @@ pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<
             .then_with(|| a.access_key_id.cmp(&b.access_key_id))
             .then_with(|| a.rule.cmp(&b.rule))
     });
+    findings
+}
+
+/// One account's findings, in no particular order.
+fn evaluate_account(account: &Account, settings: &RuleSettings, as_of: DateTime<Utc>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut hits = Vec::new();
+    // Each user (and the account's root) under the settings of the scope that applies.
+    let subjects = account.users.iter().map(Some).chain([None]);
+    for user in subjects {
+        let effective = scope::Effective::of(settings, account, user);
+        let context = Context {
+            as_of,
+            thresholds: effective.thresholds,
+            owner_tag_keys: settings.owner_tag_keys.clone(),
+        };
+        for rule in RULES {
+            let RuleLevel::Severity(severity) = effective.level(rule.rule_id) else {
+                continue;
+            };
+            match (rule.check, user) {
+                (Check::User(check), Some(user)) => check(&context, user, &mut hits),
+                (Check::Account(check), None) => check(&context, account, &mut hits),
+                _ => continue,
+            }
+            let user_name = user.map_or(ROOT_USER, |user| user.user_name.as_str());
+            let owner = user.and_then(|user| owner_of(user, &settings.owner_tag_keys)).map(str::to_string);
+            let privileged_via =
+                user.and_then(|user| user.details.as_ref()).map(|d| d.privileged_via.clone());
+            findings.extend(hits.drain(..).map(|hit| {
+                let mut finding = Finding {
+                    rule: rule.rule_id,
+                    severity,
+                    account_id: account.account_id.clone(),
+                    user_name: hit.subject.unwrap_or_else(|| user_name.to_string()),
+                    access_key_id: hit.key.as_ref().map(|key| key.access_key_id.clone()),
+                    key_ids: hit.key_ids,
+                    message: hit.message,
+                    key: hit.key,
+                    suppression: None,
+                    baseline: None,
+                    owner: owner.clone(),
+                    privileged_via: privileged_via.clone(),
+                    scope: effective.scope_name(),
+                };
+                escalate(&mut finding, settings);
+                finding
+            }));
+        }
+    }
     findings
 }
 
