@@ -1,6 +1,7 @@
 //! Orchestration: a validated plan in, an exit status out. Data flows one way:
 //! source -> inventory -> rules -> findings -> gate + reports.
 
+use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -68,7 +69,10 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
         _ => None,
     };
 
-    let inventory = load_inventory(&plan)?;
+    // --publish: one runtime for the crawl and the publish, so the publish reaches each
+    // account with the crawl's own connections and credentials (no role assumed twice).
+    let runtime = plan.publish.map(|_| publish_runtime()).transpose()?;
+    let (inventory, sessions) = load_inventory(&plan, runtime.as_ref())?;
     let mut failures = Vec::new();
     let baseline = match (&plan.baseline, &store) {
         (Some(BaselineSource::History), Some(store)) => match history_baseline(store, &inventory) {
@@ -82,7 +86,10 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
         _ => report_baseline,
     };
     let mut evaluated = evaluate_plan(&plan, &inventory, baseline.as_ref());
-    let publisher = plan.publish.map(|target| Publisher::connect(&plan, target)).transpose()?;
+    let publisher = match (plan.publish, runtime) {
+        (Some(target), Some(runtime)) => Some(Publisher::connect(&plan, target, runtime, sessions)?),
+        _ => None,
+    };
     if let Some(publisher) = &publisher {
         // Security Hub takes findings for the region it is called in: the ASFF file written
         // beside it says the same region.
@@ -125,52 +132,87 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
 /// `--publish`: where the findings go, connected before the outputs are written.
 struct Publisher {
     runtime: tokio::runtime::Runtime,
-    client: aws_sdk_securityhub::Client,
+    sessions: crawl::Sessions,
     region: String,
 }
 
-/// The publish task's stack (see [`Publisher::connect`]).
+/// The publish task's stack (see [`publish_runtime`]).
 const PUBLISH_STACK_BYTES: usize = 32 * 1024 * 1024;
 
 /// Failure lines printed for one publish at most; the rest are counted.
 const MAX_PUBLISH_FAILURE_LINES: usize = 20;
 
+/// The runtime of a scan that publishes: its crawl (if live) and its publish. The SDK's
+/// Security Hub types are large and deeply nested: publishing overflowed the main thread's
+/// 8 MiB stack in a debug build, and a worker's 8 MiB too; 16 MiB was enough (measured). The
+/// publish runs on a worker thread with twice that.
+fn publish_runtime() -> Result<tokio::runtime::Runtime, AppError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(PUBLISH_STACK_BYTES)
+        .build()
+        .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
 impl Publisher {
-    fn connect(plan: &ScanPlan, target: crate::publish::Target) -> Result<Publisher, AppError> {
+    /// `sessions`: how a live scan reached each account (on this `runtime`). A saved
+    /// inventory has none: the caller's credentials reach the caller's account, and
+    /// `--role-name`, if given, the others.
+    fn connect(
+        plan: &ScanPlan,
+        target: crate::publish::Target,
+        runtime: tokio::runtime::Runtime,
+        sessions: Option<crawl::Sessions>,
+    ) -> Result<Publisher, AppError> {
         match target {
             crate::publish::Target::SecurityHub => {}
         }
-        // The SDK's Security Hub types are large and deeply nested: publishing overflowed the
-        // main thread's 8 MiB stack in a debug build, and a worker's 8 MiB too; 16 MiB was
-        // enough (measured). The publish runs on a worker thread with twice that.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_stack_size(PUBLISH_STACK_BYTES)
-            .build()
-            .map_err(|e| AppError::Runtime(format!("cannot start the async runtime: {e}")))?;
-        let connection = runtime.block_on(crawl::connect(&plan.connect));
-        let config = connection
-            .config
-            .ok_or_else(|| AppError::Runtime("--publish security-hub: no AWS configuration".into()))?;
+        let sessions = match sessions {
+            Some(sessions) => sessions,
+            None => {
+                let connection = runtime.block_on(crawl::connect(&plan.connect));
+                let config = connection.config.ok_or_else(|| {
+                    AppError::Runtime("--publish security-hub: no AWS configuration".into())
+                })?;
+                crawl::Sessions::of_caller(config, plan.saved_inventory_role.clone())
+            }
+        };
         // `connect` always settles on a region (us-east-1 when nothing names one).
-        let region = config
-            .region()
+        let region = sessions
+            .base()
+            .and_then(|config| config.region())
             .map(|region| region.to_string())
             .unwrap_or_else(|| crate::report::DEFAULT_REGION.to_string());
-        let client = security_hub::client(&config);
-        Ok(Publisher { runtime, client, region })
+        Ok(Publisher { runtime, sessions, region })
     }
 
-    /// Imports the report's ASFF findings; archives the gone ones only when the scan is
-    /// complete, and only in its accounts. Returns the failure, if any, as one line (exit 3);
-    /// each failed finding has been printed.
+    /// Imports the report's ASFF findings, each account's through that account's own
+    /// credentials; archives the gone ones in each account scanned completely. Returns the
+    /// failure, if any, as one line (exit 3); each failure has been printed.
     fn publish(self, inventory: &Inventory, report: &Report) -> Option<String> {
         let findings = crate::report::asff::findings(report);
-        let scope = inventory.is_complete().then(|| crate::history::scope_of(inventory));
-        let Publisher { runtime, client, region } = self;
+        let complete = inventory.complete_accounts();
+        // The scan's accounts, those reached and those it failed to reach: archived only if complete.
+        let scope: BTreeMap<String, bool> = crate::history::scope_of(inventory)
+            .into_iter()
+            .map(|account| {
+                let whole = complete.contains(account.as_str());
+                (account, whole)
+            })
+            .collect();
+        let Publisher { runtime, mut sessions, region } = self;
         let count = findings.len();
-        let task = runtime
-            .spawn(async move { security_hub::publish(&client, &region, &findings, scope.as_ref()).await });
+        let task = runtime.spawn(async move {
+            if !scope.is_empty() {
+                sessions.identify().await;
+            }
+            let sessions = &sessions;
+            security_hub::publish(&region, &findings, &scope, |account| async move {
+                let config = sessions.config_for(&account).await?;
+                Ok(security_hub::client(&config, &account))
+            })
+            .await
+        });
         let outcome = match runtime.block_on(task) {
             Ok(outcome) => outcome,
             Err(e) => return Some(format!("--publish security-hub: {count} finding(s) not published: {e}")),
@@ -179,13 +221,19 @@ impl Publisher {
         for line in outcome.failure_lines(MAX_PUBLISH_FAILURE_LINES) {
             eprintln!("keyaudit: error: --publish security-hub: {}", error_line(&line));
         }
-        (!outcome.is_ok()).then(|| {
-            format!(
-                "--publish security-hub: {} finding(s) not published{}",
-                outcome.failed.len(),
-                if outcome.search_error.is_some() { ", earlier findings not archived" } else { "" }
-            )
-        })
+        if outcome.is_ok() {
+            return None;
+        }
+        let not_published: usize = outcome.accounts.iter().map(|a| a.not_imported()).sum();
+        let not_archived = outcome
+            .accounts
+            .iter()
+            .any(|a| a.error.is_some() || a.failed.iter().any(|f| f.what == "archived"));
+        Some(format!(
+            "--publish security-hub: {not_published} finding(s) not published{} in account(s) {}",
+            if not_archived { ", earlier findings not archived" } else { "" },
+            security_hub::listed(&outcome.failed_accounts(), 10)
+        ))
     }
 }
 
@@ -340,7 +388,13 @@ fn report_failures(failures: &[String], meanwhile: &str) {
 
 /// Where the inventory comes from: the demo, a file, merged slices, a credential report, or
 /// a live crawl.
-fn load_inventory(plan: &ScanPlan) -> Result<Inventory, AppError> {
+/// The inventory, and for a live scan how it reached each account (see [`crawl::Sessions`]).
+/// A live scan runs on `runtime` if given (a publish then reuses its connections), else on
+/// its own.
+fn load_inventory(
+    plan: &ScanPlan,
+    runtime: Option<&tokio::runtime::Runtime>,
+) -> Result<(Inventory, Option<crawl::Sessions>), AppError> {
     let inventory = match &plan.source {
         Source::Demo => parse_inventory("the demo inventory", DEMO_INVENTORY)?,
         Source::File(path) => read_inventory("--inventory", path)?,
@@ -378,18 +432,25 @@ fn load_inventory(plan: &ScanPlan) -> Result<Inventory, AppError> {
             inventory
         }
         Source::Live { crawl, accounts, progress } => {
-            let runtime = runtime()?;
-            let inventory = runtime.block_on(async {
+            let own;
+            let runtime = match runtime {
+                Some(runtime) => runtime,
+                None => {
+                    own = self::runtime()?;
+                    &own
+                }
+            };
+            let (inventory, sessions) = runtime.block_on(async {
                 let connection = crawl::connect(&plan.connect).await;
                 let bar = progress_bar(*progress, Some(connection.shared.budget.clone()));
-                let inventory = crawl::scan_many(&connection, accounts, crawl, &bar).await;
+                let scanned = crawl::scan_many(&connection, accounts, crawl, &bar).await;
                 bar.bar.finish_and_clear();
-                inventory
+                scanned
             });
-            inventory
+            return Ok((inventory, Some(sessions)));
         }
     };
-    Ok(inventory)
+    Ok((inventory, None))
 }
 
 /// The warning for a credential report holding dates after `generated`, the time it was
@@ -909,7 +970,7 @@ pub fn remediate(args: RemediateArgs) -> Result<ExitStatus, AppError> {
             (report.findings, report.complete, Vec::new())
         }
         None => {
-            let inventory = load_inventory(&plan)?;
+            let (inventory, _) = load_inventory(&plan, None)?;
             let report = evaluate_plan(&plan, &inventory, None).report;
             warn_if_incomplete(&inventory);
             let failures: Vec<String> = save_inventory(&plan, &inventory).into_iter().collect();
@@ -1111,7 +1172,7 @@ mod tests {
         let plan = args.into_plan().unwrap();
         // Valid when checked; gone by the time the scan is done.
         std::fs::remove_dir(&doomed).unwrap();
-        let inventory_data = load_inventory(&plan).unwrap();
+        let (inventory_data, _) = load_inventory(&plan, None).unwrap();
         let Evaluated { report, gate, .. } = evaluate_plan(&plan, &inventory_data, None);
         let failures = write_outputs(&plan, &inventory_data, &report).unwrap();
         assert_eq!(failures.len(), 1, "{failures:?}");

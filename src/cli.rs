@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigFile, FailOn, Settings, DEFAULT_CONFIG_FILE};
-use crate::crawl::{AccountsOptions, ConnectOptions, CrawlOptions, LastUsedSource, RetryMode};
+use crate::crawl::{
+    AccountsOptions, ConnectOptions, CrawlOptions, LastUsedSource, RetryMode, DEFAULT_ROLE_NAME,
+};
 use crate::model::Shard;
 use crate::output::{self, Destination, Input, Mode};
 use crate::report::{Format, TableStyle};
@@ -342,14 +344,11 @@ pub struct ScanArgs {
     /// Like --accounts, from a file: one account id per line, `#` starts a comment.
     #[arg(long, value_name = "PATH", help_heading = "Accounts")]
     pub accounts_file: Option<PathBuf>,
-    /// The role to assume in each other account.
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "OrganizationAccountAccessRole",
-        help_heading = "Accounts"
-    )]
-    pub role_name: String,
+    /// The role to assume in each other account [default: OrganizationAccountAccessRole].
+    /// With --inventory or `merge`, --publish assumes it in the inventory's accounts other
+    /// than the caller's (without it, only the caller's own account is published).
+    #[arg(long, value_name = "NAME", help_heading = "Accounts")]
+    pub role_name: Option<String>,
     /// External id for the role assumption, if the roles require one.
     #[arg(long, value_name = "ID", help_heading = "Accounts")]
     pub external_id: Option<String>,
@@ -447,9 +446,10 @@ pub struct ScanArgs {
     pub fail_on_new: bool,
 
     /// Send the findings to `security-hub` (BatchImportFindings in --region, else the
-    /// configured region; AWS_ENDPOINT_URL_SECURITYHUB reaches another endpoint). A complete
-    /// scan also archives keyaudit's earlier findings of its accounts that are gone. A
-    /// finding Security Hub does not take is exit 3.
+    /// configured region; AWS_ENDPOINT_URL_SECURITYHUB reaches another endpoint), each
+    /// account's through its own credentials (the role the scan assumed there; with
+    /// --inventory or merge, --role-name). Each account scanned completely also has
+    /// keyaudit's earlier findings that are gone archived. A finding not published is exit 3.
     #[arg(long, value_enum, value_name = "TARGET", help_heading = "Output")]
     pub publish: Option<crate::publish::Target>,
 
@@ -579,6 +579,9 @@ pub struct ScanPlan {
     pub group_by: Option<crate::report::GroupBy>,
     /// Publish the findings here after the outputs are written (`--publish`).
     pub publish: Option<crate::publish::Target>,
+    /// `--role-name` given: for an inventory that is not crawled now (`--inventory`, `merge`),
+    /// the role `--publish` assumes in its accounts other than the caller's.
+    pub saved_inventory_role: Option<AccountsOptions>,
 }
 
 /// `--color`.
@@ -691,6 +694,14 @@ impl ScanArgs {
         .filter_map(|(flag, path)| path.clone().map(|path| (flag, path)))
         .collect();
 
+        // A saved inventory brings no credentials: --role-name says how --publish reaches its
+        // accounts other than the caller's.
+        let saved_inventory_role = self.role_name.clone().map(|role_name| AccountsOptions {
+            role_name,
+            external_id: self.external_id.clone(),
+            session_name: self.role_session_name.clone(),
+            ..AccountsOptions::default()
+        });
         let source = if self.demo {
             Source::Demo
         } else if let Some(path) = self.inventory {
@@ -711,7 +722,7 @@ impl ScanArgs {
                 accounts: AccountsOptions {
                     org: self.org,
                     accounts: (!accounts.is_empty()).then_some(accounts),
-                    role_name: self.role_name,
+                    role_name: self.role_name.unwrap_or_else(|| DEFAULT_ROLE_NAME.to_string()),
                     external_id: self.external_id,
                     session_name: self.role_session_name,
                     account_concurrency: self.account_concurrency.map(usize::from),
@@ -747,6 +758,7 @@ impl ScanArgs {
             split,
             group_by: self.group_by,
             publish: self.publish,
+            saved_inventory_role,
         };
         if !plan.dump_config {
             plan.check_destinations(&[], &[])?;

@@ -60,6 +60,15 @@ impl Inventory {
         self.errors.is_empty()
     }
 
+    /// The accounts whose data is whole: in the inventory and named by no error. An error
+    /// that names no account says nothing about the accounts present (a merge's missing
+    /// shard holds other accounts; a failed GetCallerIdentity leaves none).
+    pub fn complete_accounts(&self) -> std::collections::BTreeSet<&str> {
+        let failed: std::collections::HashSet<&str> =
+            self.errors.iter().filter_map(|e| e.account_id.as_deref()).collect();
+        self.accounts.iter().map(|a| a.account_id.as_str()).filter(|id| !failed.contains(id)).collect()
+    }
+
     /// Every key with its account and user, in inventory order.
     pub fn keys(&self) -> impl Iterator<Item = (&Account, &User, &AccessKey)> {
         self.accounts.iter().flat_map(|account| {
@@ -204,5 +213,37 @@ mod tests {
         }
         assert!(owners.iter().all(|&n| n == 1), "every account in exactly one slice");
         assert!(Shard { index: 1, count: 1 }.owns("not-a-number"), "one slice owns everything");
+    }
+
+    #[test]
+    fn an_account_is_complete_when_no_error_names_it() {
+        use super::{Account, Inventory, ScanError};
+        let account = |id: &str| Account {
+            account_id: id.into(),
+            users: vec![],
+            root: None,
+            credential_report_generated_at: None,
+        };
+        let error = |account: Option<&str>| ScanError {
+            account_id: account.map(str::to_string),
+            user_name: None,
+            access_key_id: None,
+            operation: "ListAccessKeys".into(),
+            code: "AccessDenied".into(),
+            message: "denied".into(),
+        };
+        let inventory = Inventory {
+            schema_version: 1,
+            collected_at: chrono::Utc::now(),
+            accounts: vec![account("111111111111"), account("222222222222"), account("333333333333")],
+            // One account's call failed, one account was never reached, and a merge lacks a shard.
+            errors: vec![error(Some("222222222222")), error(Some("444444444444")), error(None)],
+            shard: None,
+        };
+        assert!(!inventory.is_complete());
+        assert_eq!(
+            inventory.complete_accounts().into_iter().collect::<Vec<_>>(),
+            ["111111111111", "333333333333"]
+        );
     }
 }

@@ -14,14 +14,16 @@ mod org;
 mod pagination;
 mod report_source;
 pub mod response_check;
+mod sessions;
 
 pub use client::{connect, ConnectOptions, Connection, RetryMode, Shared, DEFAULT_TOTAL_IN_FLIGHT};
 pub(crate) use errors::scan_error;
 use errors::{error_row, CallError};
 pub use limiter::Limiter;
-pub use org::{scan_accounts, scan_many, AccountsOptions};
+pub use org::{scan_accounts, scan_many, AccountsOptions, DEFAULT_ROLE_NAME};
 use pagination::{Page, PaginationError, Walk};
 pub use report_source::{LastUsedSource, ReportHints};
+pub use sessions::Sessions;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -77,7 +79,7 @@ impl Progress for () {
 
 /// Scans the account the connection's credentials belong to.
 pub async fn scan(connection: &Connection, options: &CrawlOptions, progress: &dyn Progress) -> Inventory {
-    scan_many(connection, &AccountsOptions::default(), options, progress).await
+    scan_many(connection, &AccountsOptions::default(), options, progress).await.0
 }
 
 /// Users per ListUsers page: IAM's maximum, so an account costs as few pages as it can.

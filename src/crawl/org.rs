@@ -6,7 +6,9 @@
 //! starve the others. An account that cannot be reached (role missing, access denied,
 //! external id wrong) is an error row for that account, and the others still complete.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Mutex;
 
 use aws_config::identity::IdentityCache;
 use aws_config::sts::AssumeRoleProvider;
@@ -20,6 +22,7 @@ use tokio::time::Instant;
 
 use super::client::Shared;
 use super::errors::deadline_row;
+use super::sessions::Sessions;
 use super::{crawl_account, scan_error, within, Connection, CrawlOptions, Progress};
 use crate::model::{Account, Inventory, ScanError, Shard, INVENTORY_SCHEMA_VERSION};
 
@@ -40,12 +43,16 @@ pub struct AccountsOptions {
     pub account_concurrency: Option<usize>,
 }
 
+/// The role `--org` and `--accounts` assume when `--role-name` is not given: the one AWS
+/// Organizations creates in every account it creates.
+pub const DEFAULT_ROLE_NAME: &str = "OrganizationAccountAccessRole";
+
 impl Default for AccountsOptions {
     fn default() -> Self {
         AccountsOptions {
             org: false,
             accounts: None,
-            role_name: "OrganizationAccountAccessRole".into(),
+            role_name: DEFAULT_ROLE_NAME.into(),
             external_id: None,
             session_name: "keyaudit".into(),
             account_concurrency: None,
@@ -54,13 +61,14 @@ impl Default for AccountsOptions {
     }
 }
 
-/// Scans the selected accounts and merges them into one inventory.
+/// Scans the selected accounts and merges them into one inventory; also returns how each
+/// account was reached, for steps that act in the accounts afterwards (see [`Sessions`]).
 pub async fn scan_many(
     base: &Connection,
     options: &AccountsOptions,
     crawl: &CrawlOptions,
     progress: &dyn Progress,
-) -> Inventory {
+) -> (Inventory, Sessions) {
     let collected_at = Utc::now();
     let inventory = |accounts, errors| Inventory {
         schema_version: INVENTORY_SCHEMA_VERSION,
@@ -71,11 +79,21 @@ pub async fn scan_many(
     };
     let caller = match base.account_id(false, crawl.deadline).await {
         Ok(id) => id,
-        Err(error) => return inventory(Vec::new(), vec![error]),
+        Err(error) => {
+            let why = format!(
+                "cannot tell which account the credentials belong to: {}: {}",
+                error.code, error.message
+            );
+            return (
+                inventory(Vec::new(), vec![error]),
+                Sessions::of_crawl(base.config.clone(), Err(why), BTreeMap::new()),
+            );
+        }
     };
     let (ids, mut errors) = target_ids(base, &caller, options, crawl.deadline).await;
     progress.accounts_total(ids.len());
     let config = base.config.clone();
+    let reached = &Mutex::new(BTreeMap::new());
     let (accounts, more) = scan_accounts(
         &caller,
         ids,
@@ -84,13 +102,17 @@ pub async fn scan_many(
             let base = base.clone();
             let caller = caller.clone();
             async move {
-                match config {
+                let connection = match config {
                     Some(config) if id == caller => {
                         Connection::for_account(&config, &id, crawl.concurrency, &base.shared)
                     }
                     Some(config) => assume(&config, &id, options, crawl.concurrency, &base.shared).await,
                     None => base,
+                };
+                if let Some(config) = &connection.config {
+                    reached.lock().unwrap_or_else(|e| e.into_inner()).insert(id, config.clone());
                 }
+                connection
             }
         },
         crawl,
@@ -99,7 +121,11 @@ pub async fn scan_many(
     )
     .await;
     errors.extend(more);
-    inventory(accounts, errors)
+    // Only the accounts crawled: one whose role could not be assumed has no findings, and
+    // its credentials would fail again.
+    let mut reached = reached.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    reached.retain(|id, _| accounts.iter().any(|account| account.account_id == *id));
+    (inventory(accounts, errors), Sessions::of_crawl(base.config.clone(), Ok(caller), reached))
 }
 
 /// The accounts to scan, and the errors met choosing them. When the Organization cannot be
@@ -185,6 +211,21 @@ async fn assume(
     max_in_flight: usize,
     shared: &Shared,
 ) -> Connection {
+    Connection::for_account(
+        &assumed_config(config, account_id, options).await,
+        account_id,
+        max_in_flight,
+        shared,
+    )
+}
+
+/// `config` with credentials from assuming the role of `options` in `account_id`, cached in
+/// an identity cache of their own. Nothing is called yet.
+pub(crate) async fn assumed_config(
+    config: &SdkConfig,
+    account_id: &str,
+    options: &AccountsOptions,
+) -> SdkConfig {
     let partition = match config.region().map(|region| region.as_ref()) {
         Some(region) if region.starts_with("us-gov-") => "aws-us-gov",
         Some(region) if region.starts_with("cn-") => "aws-cn",
@@ -200,12 +241,11 @@ async fn assume(
     // An identity cache of its own: the SDK's shared one keeps 64 providers' credentials, so
     // with more accounts than that crawled at once they evicted each other and every call
     // assumed the role again (measured: 20,245 AssumeRole calls for 999 accounts).
-    let assumed = config
+    config
         .to_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))
         .identity_cache(IdentityCache::lazy().build())
-        .build();
-    Connection::for_account(&assumed, account_id, max_in_flight, shared)
+        .build()
 }
 
 /// Crawls `ids` concurrently, `account_concurrency` at a time (`None`: all). Accounts other than the

@@ -10,25 +10,37 @@
 //! alternative, building `AwsSecurityFinding` from the report directly, would be a second
 //! ASFF renderer with its own idea of every field.
 //!
+//! **Each account through its own credentials.** With the default product
+//! (`product/ACCOUNT/default`) Security Hub takes a finding only from the account in its
+//! `AwsAccountId`. So findings are grouped by account and each group is imported with that
+//! account's credentials (for a live scan the very configuration the crawl used,
+//! assumed-role credentials cached; see `crawl::Sessions`). An account that cannot be reached,
+//! or whose calls fail, is that account's failure (exit 3); the others still publish.
+//!
 //! **Batches and rate.** At most [`MAX_FINDINGS_PER_BATCH`] findings and [`MAX_BATCH_BYTES`]
-//! per BatchImportFindings request, sent one request at a time behind a [`Pacer`] at Security
-//! Hub's quota (10 requests/s, burst 30; GetFindings 3/s, burst 6). Throttling and server
-//! errors are retried by the SDK's standard retry (its classifier knows
-//! `TooManyRequestsException`), configured once for every client in `crawl::client`.
+//! per BatchImportFindings request, an account's requests sent one at a time behind a
+//! [`Pacer`] of its own at Security Hub's quota (10 requests/s, burst 30; GetFindings 3/s,
+//! burst 6). The quota is per account and region, so [`ACCOUNTS_AT_ONCE`] accounts publish
+//! side by side, each within its own quota; one global bucket would make a 1,000-account
+//! publish wait on a limit no account has. Throttling and server errors are retried by the
+//! SDK's standard retry (its classifier knows `TooManyRequestsException`), configured once for
+//! every client in `crawl::client`, in a retry partition per account.
 //!
 //! **Archiving** re-imports the finding as Security Hub holds it with `RecordState` ARCHIVED
 //! and a newer `UpdatedAt` (what Prowler does too): BatchImportFindings lets the provider set
 //! RecordState on AWS, and moto (the test server) implements it, while it does not implement
-//! BatchUpdateFindings. Candidates come from GetFindings filtered by `Id` prefix `keyaudit/`,
-//! RecordState ACTIVE, and the scope's `AwsAccountId`s and default-product `ProductArn`s;
-//! every one is checked again here (moto ignores filters; a filter is a request, not a
-//! guarantee). Only for a complete scan: a finding missing from an incomplete scan may be
-//! missing because a call failed, and that is unknown, never fixed.
+//! BatchUpdateFindings. Candidates come from the account's own GetFindings filtered by `Id`
+//! prefix `keyaudit/`, RecordState ACTIVE, the account's `AwsAccountId` and its default
+//! `ProductArn`; every one is checked again here (moto ignores filters; a filter is a request,
+//! not a guarantee). Only in an account scanned completely: a finding missing from an
+//! incomplete account may be missing because a call failed, and that is unknown, never fixed.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
 use std::ops::Range;
 use std::time::Duration;
 
+use aws_sdk_securityhub::config::retry::RetryPartition;
 use aws_sdk_securityhub::error::DisplayErrorContext;
 use aws_sdk_securityhub::types::{
     AwsIamAccessKeyDetails, AwsIamAccessKeyStatus, AwsIamUserDetails, AwsSecurityFinding,
@@ -37,6 +49,7 @@ use aws_sdk_securityhub::types::{
     SeverityLabel, StringFilter, StringFilterComparison, Workflow, WorkflowStatus,
 };
 use aws_sdk_securityhub::Client;
+use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -55,9 +68,6 @@ pub const GET_FINDINGS_RATE: Rate = Rate { per_second: 3.0, burst: 6 };
 
 /// Every keyaudit finding's `Id` starts so ([`asff::finding_id`]).
 pub const ID_PREFIX: &str = "keyaudit/";
-
-/// Values per attribute in one GetFindings filter; larger scopes are asked in slices.
-const MAX_FILTER_VALUES: usize = 20;
 
 /// Requests a second and the burst a [`Pacer`] allows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -128,42 +138,104 @@ pub struct Failed {
     pub reason: String,
 }
 
-/// What a publish did.
+/// What a publish did in one account.
+#[derive(Debug, Default)]
+pub struct AccountOutcome {
+    pub account_id: String,
+    /// Findings of this scan in the account, and how many Security Hub accepted.
+    pub findings: usize,
+    pub imported: usize,
+    /// `None`: nothing was archived (the account was not scanned completely, or `error`).
+    pub archived: Option<usize>,
+    pub failed: Vec<Failed>,
+    /// Why the account could not be reached, or its earlier findings not searched (then
+    /// nothing was archived).
+    pub error: Option<String>,
+}
+
+impl AccountOutcome {
+    pub fn is_ok(&self) -> bool {
+        self.failed.is_empty() && self.error.is_none()
+    }
+
+    /// Findings of this scan in the account that are not in Security Hub now.
+    pub fn not_imported(&self) -> usize {
+        self.findings - self.imported
+    }
+}
+
+/// What a publish did, account by account (in account order).
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub region: String,
-    /// Findings of this scan, and how many Security Hub accepted.
-    pub findings: usize,
-    pub imported: usize,
-    /// `None`: the scan was incomplete and nothing was looked for.
-    pub archived: Option<usize>,
-    pub failed: Vec<Failed>,
-    /// The search for earlier findings, if it failed (then nothing was archived).
-    pub search_error: Option<String>,
+    pub accounts: Vec<AccountOutcome>,
 }
 
 impl Outcome {
     pub fn is_ok(&self) -> bool {
-        self.failed.is_empty() && self.search_error.is_none()
+        self.accounts.iter().all(AccountOutcome::is_ok)
+    }
+
+    /// Findings of this scan, and how many Security Hub accepted, in every account.
+    pub fn totals(&self) -> (usize, usize) {
+        self.accounts
+            .iter()
+            .fold((0, 0), |(findings, imported), a| (findings + a.findings, imported + a.imported))
+    }
+
+    /// The accounts where something failed.
+    pub fn failed_accounts(&self) -> Vec<&str> {
+        self.accounts.iter().filter(|a| !a.is_ok()).map(|a| a.account_id.as_str()).collect()
     }
 
     /// One line for the log.
     pub fn summary(&self) -> String {
-        let archived = match self.archived {
-            Some(n) => format!("archived {n} earlier finding(s) that are gone"),
-            None => "archived nothing: the scan is incomplete, so a missing finding is unknown, not fixed"
-                .to_string(),
+        let (findings, imported) = self.totals();
+        let accounts = match self.accounts.len() {
+            0 | 1 => String::new(),
+            n => format!(" ({n} accounts, each through its own credentials)"),
+        };
+        let archived: usize = self.accounts.iter().filter_map(|a| a.archived).sum();
+        let searched = self.accounts.iter().filter(|a| a.archived.is_some()).count();
+        let skipped: Vec<&str> = self
+            .accounts
+            .iter()
+            .filter(|a| a.archived.is_none() && a.error.is_none())
+            .map(|a| a.account_id.as_str())
+            .collect();
+        let archived = if skipped.is_empty() && searched > 0 {
+            format!("archived {archived} earlier finding(s) that are gone")
+        } else if searched == 0 && !skipped.is_empty() {
+            "archived nothing: the scan is incomplete, so a missing finding is unknown, not fixed".to_string()
+        } else if searched == 0 {
+            "archived nothing".to_string()
+        } else {
+            format!(
+                "archived {archived} earlier finding(s) that are gone in {searched} account(s); none in {}: \
+                 not scanned completely, so a missing finding there is unknown, not fixed",
+                listed(&skipped, MAX_ACCOUNTS_LISTED)
+            )
         };
         format!(
-            "imported {} of {} finding(s) into Security Hub in {}; {archived}",
-            self.imported, self.findings, self.region
+            "imported {imported} of {findings} finding(s) into Security Hub in {}{accounts}; {archived}",
+            self.region
         )
     }
 
-    /// One line per failure, at most `max`, then one saying how many more.
+    /// One line per failure, at most `max`, then one saying how many more: each account that
+    /// could not be reached or searched, then each finding not imported or archived.
     pub fn failure_lines(&self, max: usize) -> Vec<String> {
-        let mut lines: Vec<String> = self.search_error.iter().cloned().collect();
-        lines.extend(self.failed.iter().map(|f| format!("finding {} not {}: {}", f.id, f.what, f.reason)));
+        let mut lines: Vec<String> = self
+            .accounts
+            .iter()
+            .filter_map(|a| a.error.as_ref().map(|error| format!("account {}: {error}", a.account_id)))
+            .collect();
+        lines.extend(
+            self.accounts
+                .iter()
+                .flat_map(|a| &a.failed)
+                .map(|f| format!("finding {} not {}: {}", f.id, f.what, f.reason)),
+        );
         if lines.len() > max {
             let more = lines.len() - max;
             lines.truncate(max);
@@ -173,23 +245,100 @@ impl Outcome {
     }
 }
 
-/// The Security Hub client, from the same settings as every other client of the scan
-/// (credentials, region, `--endpoint-url` or `AWS_ENDPOINT_URL_SECURITYHUB`, retries,
-/// timeouts, the shared HTTP client).
-pub fn client(config: &aws_config::SdkConfig) -> Client {
-    Client::new(config)
+/// Accounts named in one line at most; the rest are counted.
+const MAX_ACCOUNTS_LISTED: usize = 10;
+
+/// `ids` joined, the first `max` of them, then how many more.
+pub fn listed(ids: &[&str], max: usize) -> String {
+    let mut text = ids.iter().take(max).copied().collect::<Vec<_>>().join(", ");
+    if ids.len() > max {
+        text.push_str(&format!(" and {} more", ids.len() - max));
+    }
+    text
 }
 
-/// Imports `findings` (ASFF objects of [`asff::findings`], all for `region`), then, when
-/// `archive_scope` is given (a complete scan's accounts), archives keyaudit's earlier
-/// findings of those accounts that are not among them.
-pub async fn publish(
-    client: &Client,
+/// A Security Hub client for one account, from the configuration its findings were read
+/// with (its own credentials; region, endpoint, `AWS_ENDPOINT_URL_SECURITYHUB`, retries,
+/// timeouts and the shared HTTP client as every other client of the scan). Its retry state
+/// is the account's own: Security Hub's quota is per account, so one account's throttling
+/// must not spend the others' retries.
+pub fn client(config: &aws_config::SdkConfig, account_id: &str) -> Client {
+    let partition = RetryPartition::custom(format!("keyaudit-securityhub-{account_id}")).build();
+    Client::from_conf(aws_sdk_securityhub::config::Builder::from(config).retry_partition(partition).build())
+}
+
+/// Accounts published at once. Each is paced at its own quota (the quota is per account and
+/// region); this bounds the connections and, for accounts reached through a role whose
+/// credentials must be fetched, the AssumeRole calls in flight (as the crawl's STS limit).
+pub const ACCOUNTS_AT_ONCE: usize = 16;
+
+/// Imports `findings` (ASFF objects of [`asff::findings`], all for `region`) account by
+/// account, each through the client `reach` gives for it (the account's own credentials, see
+/// [`client`]; or why there is none), then archives the earlier keyaudit findings that are
+/// gone in each account `scope` says was scanned completely (`true`). An account of `scope`
+/// with nothing to do (no findings, not complete) is only reported; `reach` is asked only for
+/// accounts with something to do.
+pub async fn publish<R, F>(
     region: &str,
     findings: &[Value],
-    archive_scope: Option<&BTreeSet<String>>,
-) -> Outcome {
-    let mut outcome = Outcome { region: region.to_string(), findings: findings.len(), ..Outcome::default() };
+    scope: &BTreeMap<String, bool>,
+    reach: R,
+) -> Outcome
+where
+    R: Fn(String) -> F,
+    F: Future<Output = Result<Client, String>>,
+{
+    // Account -> its findings' indices (owned items: a stream of borrowed ones would not be
+    // `Send` for the compiler's higher-ranked lifetime check).
+    let mut by_account: BTreeMap<String, Vec<usize>> =
+        scope.keys().map(|account| (account.clone(), Vec::new())).collect();
+    for (index, finding) in findings.iter().enumerate() {
+        let account = finding["AwsAccountId"].as_str().unwrap_or_default();
+        by_account.entry(account.to_string()).or_default().push(index);
+    }
+    let reach = &reach;
+    let mut accounts: Vec<AccountOutcome> = stream::iter(by_account)
+        .map(|(account, indices)| {
+            let archive = scope.get(&account).copied().unwrap_or(false);
+            // Boxed: the SDK's finding types make this future large.
+            Box::pin(async move {
+                let findings: Vec<&Value> = indices.into_iter().map(|index| &findings[index]).collect();
+                let mut outcome = AccountOutcome {
+                    account_id: account.clone(),
+                    findings: findings.len(),
+                    ..AccountOutcome::default()
+                };
+                if findings.is_empty() && !archive {
+                    return outcome;
+                }
+                match reach(account).await {
+                    Ok(client) => publish_account(&client, region, findings, archive, outcome).await,
+                    Err(why) => {
+                        outcome.error = Some(format!(
+                            "{} finding(s) not published, nothing archived: {why}",
+                            outcome.findings
+                        ));
+                        outcome
+                    }
+                }
+            })
+        })
+        .buffer_unordered(ACCOUNTS_AT_ONCE)
+        .collect()
+        .await;
+    accounts.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    Outcome { region: region.to_string(), accounts }
+}
+
+/// One account: its findings imported, then (if `archive`) its gone ones archived, all paced
+/// at the account's own quota.
+async fn publish_account(
+    client: &Client,
+    region: &str,
+    findings: Vec<&Value>,
+    archive: bool,
+    mut outcome: AccountOutcome,
+) -> AccountOutcome {
     let mut pacer = Pacer::new(IMPORT_RATE);
     let mut current = HashSet::new();
     let mut ready = Vec::new();
@@ -206,11 +355,13 @@ pub async fn publish(
     }
     outcome.imported = import(client, &mut pacer, ready, "imported", &mut outcome.failed).await;
 
-    let Some(scope) = archive_scope else { return outcome };
-    let gone = match earlier_findings(client, region, scope, &current).await {
+    if !archive {
+        return outcome;
+    }
+    let gone = match earlier_findings(client, region, &outcome.account_id, &current).await {
         Ok(gone) => gone,
         Err(error) => {
-            outcome.search_error = Some(format!("could not list earlier findings to archive: {error}"));
+            outcome.error = Some(format!("could not list earlier findings to archive: {error}"));
             return outcome;
         }
     };
@@ -270,48 +421,39 @@ async fn import(
     accepted
 }
 
-/// keyaudit's active findings in Security Hub for the accounts of `scope` that are not in
-/// `current`: the ones to archive.
+/// keyaudit's active findings of `account` in its Security Hub that are not in `current`:
+/// the ones to archive.
 async fn earlier_findings(
     client: &Client,
     region: &str,
-    scope: &BTreeSet<String>,
+    account: &str,
     current: &HashSet<String>,
 ) -> Result<Vec<AwsSecurityFinding>, String> {
     let equals =
         |value: &str| StringFilter::builder().comparison(StringFilterComparison::Equals).value(value).build();
+    let product_arn = asff::product_arn(region, account);
+    let filters = AwsSecurityFindingFilters::builder()
+        .id(StringFilter::builder().comparison(StringFilterComparison::Prefix).value(ID_PREFIX).build())
+        .record_state(equals(RecordState::Active.as_str()))
+        .aws_account_id(equals(account))
+        .product_arn(equals(&product_arn))
+        .build();
     let mut pacer = Pacer::new(GET_FINDINGS_RATE);
     let mut gone = Vec::new();
-    let accounts: Vec<&String> = scope.iter().collect();
-    for slice in accounts.chunks(MAX_FILTER_VALUES) {
-        let arns: HashMap<String, &str> =
-            slice.iter().map(|account| (asff::product_arn(region, account), account.as_str())).collect();
-        let filters = AwsSecurityFindingFilters::builder()
-            .id(StringFilter::builder().comparison(StringFilterComparison::Prefix).value(ID_PREFIX).build())
-            .record_state(equals(RecordState::Active.as_str()))
-            .set_aws_account_id(Some(slice.iter().map(|account| equals(account)).collect()))
-            .set_product_arn(Some(arns.keys().map(|arn| equals(arn)).collect()))
-            .build();
-        let mut pages = client.get_findings().filters(filters).max_results(100).into_paginator().send();
-        loop {
-            pacer.wait().await;
-            let Some(page) = pages.next().await else { break };
-            let page = page.map_err(|error| format!("GetFindings: {}", DisplayErrorContext(&error)))?;
-            for finding in page.findings() {
-                let ours = finding
-                    .id
-                    .as_deref()
-                    .is_some_and(|id| id.starts_with(ID_PREFIX) && !current.contains(id));
-                let active = finding.record_state.as_ref().is_none_or(|state| *state == RecordState::Active);
-                // The product ARN names the account: both must be one of this slice's.
-                let in_scope = finding
-                    .product_arn
-                    .as_deref()
-                    .and_then(|arn| arns.get(arn))
-                    .is_some_and(|account| finding.aws_account_id.as_deref() == Some(*account));
-                if ours && active && in_scope {
-                    gone.push(finding.clone());
-                }
+    let mut pages = client.get_findings().filters(filters).max_results(100).into_paginator().send();
+    loop {
+        pacer.wait().await;
+        let Some(page) = pages.next().await else { break };
+        let page = page.map_err(|error| format!("GetFindings: {}", DisplayErrorContext(&error)))?;
+        for finding in page.findings() {
+            let ours =
+                finding.id.as_deref().is_some_and(|id| id.starts_with(ID_PREFIX) && !current.contains(id));
+            let active = finding.record_state.as_ref().is_none_or(|state| *state == RecordState::Active);
+            // This account's, by both its id and its product (the product ARN names the account).
+            let in_scope = finding.aws_account_id.as_deref() == Some(account)
+                && finding.product_arn.as_deref() == Some(product_arn.as_str());
+            if ours && active && in_scope {
+                gone.push(finding.clone());
             }
         }
     }
@@ -659,15 +801,38 @@ mod tests {
 
     /// `n` findings like the demo's first, each with its own Id, for account 111122223333.
     fn many(n: usize) -> Vec<Value> {
+        many_in("111122223333", n)
+    }
+
+    /// `n` findings like the demo's first, each with its own Id, for `account`.
+    fn many_in(account: &str, n: usize) -> Vec<Value> {
         let report = demo_report(|_| {});
         let template = asff::findings(&report).remove(0);
         (0..n)
             .map(|i| {
                 let mut f = template.clone();
-                f["Id"] = format!("keyaudit/key-too-old:111122223333:u{i}:AKIA{i}").into();
+                f["Id"] = format!("keyaudit/key-too-old:{account}:u{i}:AKIA{i}").into();
+                f["AwsAccountId"] = account.into();
+                f["ProductArn"] = asff::product_arn("us-east-1", account).into();
                 f
             })
             .collect()
+    }
+
+    /// Publishes to `clients` (account -> client, and whether it was scanned completely); an
+    /// account without a client cannot be reached.
+    async fn publish_to(findings: &[Value], clients: Vec<(&str, Option<Client>, bool)>) -> Outcome {
+        let scope: BTreeMap<String, bool> =
+            clients.iter().map(|(account, _, complete)| (account.to_string(), *complete)).collect();
+        let clients: HashMap<String, Client> = clients
+            .into_iter()
+            .filter_map(|(account, client, _)| client.map(|client| (account.to_string(), client)))
+            .collect();
+        let clients = &clients;
+        publish("us-east-1", findings, &scope, |account| async move {
+            clients.get(&account).cloned().ok_or_else(|| "no credentials for it".to_string())
+        })
+        .await
     }
 
     /// Security Hub's error document (restJson1) with a status.
@@ -723,13 +888,14 @@ mod tests {
                 .build()
         });
         let client = mocked(&[&import]);
-        let outcome = publish(&client, "us-east-1", &many(250), None).await;
+        let outcome = publish_to(&many(250), vec![("111122223333", Some(client), false)]).await;
         assert_eq!(*sent.lock().unwrap(), vec![100, 100, 50], "{:?}", outcome.failure_lines(2));
         assert_eq!(import.num_calls(), 3, "three batches");
-        assert_eq!(outcome.imported, 249);
-        assert_eq!(outcome.archived, None, "no scope: nothing looked for");
+        assert_eq!(outcome.totals(), (250, 249));
+        let account = &outcome.accounts[0];
+        assert_eq!(account.archived, None, "not to be archived: nothing looked for");
         assert_eq!(
-            outcome.failed,
+            account.failed,
             vec![Failed {
                 id: "keyaudit/key-too-old:111122223333:u7:AKIA7".into(),
                 what: "imported",
@@ -748,9 +914,9 @@ mod tests {
             .times(2)
             .output(|| BatchImportFindingsOutput::builder().failed_count(0).success_count(3).build())
             .build();
-        let outcome = publish(&mocked(&[&import]), "us-east-1", &many(3), None).await;
+        let outcome = publish_to(&many(3), vec![("111122223333", Some(mocked(&[&import])), false)]).await;
         assert!(outcome.is_ok(), "{:?}", outcome.failure_lines(3));
-        assert_eq!(outcome.imported, 3);
+        assert_eq!(outcome.totals(), (3, 3));
         assert_eq!(import.num_calls(), 3, "two throttled attempts, then the answer");
     }
 
@@ -789,10 +955,9 @@ mod tests {
                 .build()
         });
         let client = mocked(&[&get, &import]);
-        let scope: BTreeSet<String> = [in_scope.to_string()].into();
-        let outcome = publish(&client, "us-east-1", &current, Some(&scope)).await;
+        let outcome = publish_to(&current, vec![(in_scope, Some(client), true)]).await;
         assert!(outcome.is_ok(), "{:?}", outcome.failure_lines(5));
-        assert_eq!((outcome.imported, outcome.archived), (2, Some(1)));
+        assert_eq!((outcome.accounts[0].imported, outcome.accounts[0].archived), (2, Some(1)));
         let imported = imported.lock().unwrap();
         let archived: Vec<&AwsSecurityFinding> =
             imported.iter().filter(|f| f.record_state == Some(RecordState::Archived)).collect();
@@ -804,13 +969,17 @@ mod tests {
     #[test]
     fn failure_lines_are_capped_with_a_count() {
         let outcome = Outcome {
-            failed: (0..25)
-                .map(|i| Failed {
-                    id: format!("keyaudit/{i}"),
-                    what: "imported",
-                    reason: "InvalidInput: no".into(),
-                })
-                .collect(),
+            accounts: vec![AccountOutcome {
+                account_id: "111122223333".into(),
+                failed: (0..25)
+                    .map(|i| Failed {
+                        id: format!("keyaudit/{i}"),
+                        what: "imported",
+                        reason: "InvalidInput: no".into(),
+                    })
+                    .collect(),
+                ..AccountOutcome::default()
+            }],
             ..Outcome::default()
         };
         let lines = outcome.failure_lines(20);
@@ -818,5 +987,127 @@ mod tests {
         assert_eq!(lines[0], "finding keyaudit/0 not imported: InvalidInput: no");
         assert_eq!(lines[20], "... and 5 more failure(s)");
         assert!(!outcome.is_ok());
+        assert_eq!(outcome.failed_accounts(), ["111122223333"]);
+    }
+
+    /// A client that imports every finding it is given and records them, answers GetFindings
+    /// with `stored`, or, `denied`, answers every call with AccessDenied.
+    fn account_client(
+        stored: Vec<AwsSecurityFinding>,
+        denied: bool,
+    ) -> (Client, std::sync::Arc<std::sync::Mutex<Vec<AwsSecurityFinding>>>) {
+        use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsOutput;
+        use aws_sdk_securityhub::operation::get_findings::GetFindingsOutput;
+        use aws_smithy_mocks::mock;
+        let imported: std::sync::Arc<std::sync::Mutex<Vec<AwsSecurityFinding>>> = Default::default();
+        let log = imported.clone();
+        let (import, get) = if denied {
+            (
+                mock!(Client::batch_import_findings)
+                    .then_http_response(|| hub_error(403, "AccessDeniedException")),
+                mock!(Client::get_findings).then_http_response(|| hub_error(403, "AccessDeniedException")),
+            )
+        } else {
+            (
+                mock!(Client::batch_import_findings).then_compute_output(move |input| {
+                    log.lock().unwrap().extend(input.findings().iter().cloned());
+                    BatchImportFindingsOutput::builder()
+                        .failed_count(0)
+                        .success_count(input.findings().len() as i32)
+                        .build()
+                }),
+                mock!(Client::get_findings).then_output(move || {
+                    GetFindingsOutput::builder().set_findings(Some(stored.clone())).build()
+                }),
+            )
+        };
+        (mocked(&[&import, &get]), imported)
+    }
+
+    #[tokio::test]
+    async fn each_accounts_findings_go_through_its_own_client_and_one_failing_account_spares_the_others() {
+        let (a, b, c, d) = ("111111111111", "222222222222", "333333333333", "444444444444");
+        let mut findings = many_in(a, 3);
+        findings.extend(many_in(b, 2));
+        findings.extend(many_in(c, 4));
+        findings.extend(many_in(d, 1));
+        // a: complete, with one earlier finding gone; b: denied Security Hub; c: not scanned
+        // completely; d: no credentials.
+        let mut gone = to_sdk(&many_in(a, 10)[9]).unwrap();
+        gone.record_state = Some(RecordState::Active);
+        let (client_a, imported_a) = account_client(vec![gone], false);
+        let (client_b, _) = account_client(vec![], true);
+        let (client_c, imported_c) = account_client(vec![], false);
+        // e: in scope, not complete, no findings: reported, never reached.
+        let e = "555555555555";
+        let clients = vec![
+            (a, Some(client_a), true),
+            (b, Some(client_b), true),
+            (c, Some(client_c), false),
+            (d, None, true),
+            (e, None, false),
+        ];
+        let outcome = publish_to(&findings, clients).await;
+
+        let accounts: Vec<&str> = outcome.accounts.iter().map(|o| o.account_id.as_str()).collect();
+        assert_eq!(accounts, [a, b, c, d, e]);
+        let imported_a = imported_a.lock().unwrap();
+        assert!(
+            imported_a.iter().all(|f| f.aws_account_id.as_deref() == Some(a)),
+            "only a's through a's client"
+        );
+        assert_eq!(imported_a.len(), 4, "its 3 findings, then the gone one archived");
+        assert_eq!(imported_a[3].record_state, Some(RecordState::Archived));
+        let imported_c = imported_c.lock().unwrap();
+        assert_eq!(imported_c.len(), 4, "c's findings imported, nothing archived");
+        assert!(imported_c.iter().all(|f| f.aws_account_id.as_deref() == Some(c)));
+
+        let by = |id: &str| outcome.accounts.iter().find(|o| o.account_id == id).unwrap();
+        assert!(by(a).is_ok() && by(c).is_ok());
+        assert_eq!((by(a).imported, by(a).archived), (3, Some(1)));
+        assert_eq!((by(c).imported, by(c).archived), (4, None));
+        assert_eq!((by(b).imported, by(b).failed.len()), (0, 2));
+        assert!(by(b).error.as_deref().unwrap().contains("AccessDeniedException"), "{:?}", by(b).error);
+        assert_eq!((by(d).imported, by(d).not_imported()), (0, 1));
+        assert_eq!(outcome.totals(), (10, 7));
+        assert_eq!(outcome.failed_accounts(), [b, d]);
+        let lines = outcome.failure_lines(20);
+        assert!(lines[0].starts_with("account 222222222222: could not list earlier findings"), "{lines:?}");
+        assert_eq!(
+            lines[1],
+            "account 444444444444: 1 finding(s) not published, nothing archived: no credentials for it"
+        );
+        assert!(
+            lines[2..].iter().all(|l| l.contains(":222222222222:") && l.contains("not imported")),
+            "{lines:?}"
+        );
+        let summary = outcome.summary();
+        assert!(
+            summary.starts_with("imported 7 of 10 finding(s) into Security Hub in us-east-1 (5 accounts"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("archived 1 earlier finding(s) that are gone in 1 account(s); none in 333333333333, 555555555555: not scanned"),
+            "{summary}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_account_is_paced_at_its_own_quota() {
+        // 31 requests in each of two accounts: within each one's burst of 30 and one more at
+        // 10/s (0.1 s). One bucket for both would make the 62 requests take 3.2 s.
+        let mut findings = many_in("111111111111", 3_100);
+        findings.extend(many_in("222222222222", 3_100));
+        let (one, _) = account_client(vec![], false);
+        let (two, _) = account_client(vec![], false);
+        let start = Instant::now();
+        let outcome = publish_to(
+            &findings,
+            vec![("111111111111", Some(one), false), ("222222222222", Some(two), false)],
+        )
+        .await;
+        assert_eq!(outcome.totals(), (6_200, 6_200));
+        let elapsed = start.elapsed().as_secs_f64();
+        assert!((0.09..0.5).contains(&elapsed), "paced per account: {elapsed} s");
     }
 }

@@ -183,32 +183,77 @@ pub fn read(path: PathBuf) -> String {
 /// body contains all of `needles` (e.g. `Action=ListAccessKeys`, `UserName=bob`), and
 /// forwards everything else: "a call that always fails", which moto cannot produce itself.
 /// One request per connection (`Connection: close`).
+///
+/// It also watches AssumeRole: each answer's access key id is remembered as the role's
+/// account, so Security Hub requests are counted by the account whose credentials signed them
+/// ([`FailingProxy::hub_requests`]), and [`FailingProxy::deny_security_hub_of`] can deny one
+/// account's Security Hub calls, as a role without `securityhub:*` permissions would be.
 pub struct FailingProxy {
     pub endpoint: String,
     /// Requests answered with the failure.
     pub failed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    state: std::sync::Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    needles: Vec<String>,
+    /// Security Hub requests signed with this account's assumed-role credentials are denied.
+    deny_hub_of: Option<String>,
+    /// Access key id -> the account of the role whose AssumeRole returned it.
+    assumed_keys: std::sync::Mutex<HashMap<String, String>>,
+    /// Role account -> AssumeRole requests.
+    assume_role_calls: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
+    /// Signing account (or, for keys not from AssumeRole, the access key id) -> Security Hub requests.
+    hub_requests: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
 impl FailingProxy {
     pub fn start(upstream: &str, needles: &[&str]) -> FailingProxy {
+        Self::with(upstream, needles, None)
+    }
+
+    /// A proxy that denies every Security Hub request signed with credentials of a role in
+    /// `account` (and forwards everything else, that account's IAM calls included).
+    pub fn deny_security_hub_of(upstream: &str, account: &str) -> FailingProxy {
+        Self::with(upstream, &[], Some(account.to_string()))
+    }
+
+    fn with(upstream: &str, needles: &[&str], deny_hub_of: Option<String>) -> FailingProxy {
         use std::net::TcpListener;
         use std::sync::atomic::AtomicUsize;
         use std::sync::Arc;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
         let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
-        let needles: Arc<Vec<String>> = Arc::new(needles.iter().map(|n| n.to_string()).collect());
+        let state = Arc::new(ProxyState {
+            needles: needles.iter().map(|n| n.to_string()).collect(),
+            deny_hub_of,
+            ..ProxyState::default()
+        });
         let failed = Arc::new(AtomicUsize::new(0));
         let counter = failed.clone();
+        let shared = state.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (upstream, needles, counter) = (upstream.clone(), needles.clone(), counter.clone());
+                let (upstream, state, counter) = (upstream.clone(), shared.clone(), counter.clone());
                 std::thread::spawn(move || {
-                    let _ = proxy_one(client, &upstream, &needles, &counter);
+                    let _ = proxy_one(client, &upstream, &state, &counter);
                 });
             }
         });
-        FailingProxy { endpoint, failed }
+        FailingProxy { endpoint, failed, state }
+    }
+
+    /// AssumeRole requests so far, by the account of the role.
+    pub fn assume_role_calls(&self) -> std::collections::BTreeMap<String, usize> {
+        self.state.assume_role_calls.lock().unwrap().clone()
+    }
+
+    /// Security Hub requests so far, by the account whose assumed-role credentials signed
+    /// them, or by the access key id for other credentials (the caller's own).
+    pub fn hub_requests(&self) -> std::collections::BTreeMap<String, usize> {
+        self.state.hub_requests.lock().unwrap().clone()
     }
 }
 
@@ -236,10 +281,17 @@ fn read_message(reader: &mut impl BufRead) -> std::io::Result<(Vec<String>, Vec<
     Ok((head, body))
 }
 
+/// The text between `start` and the next `end` in `text`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(&text[from..to])
+}
+
 fn proxy_one(
     client: std::net::TcpStream,
     upstream: &str,
-    needles: &[String],
+    state: &ProxyState,
     failed: &std::sync::atomic::AtomicUsize,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
@@ -255,22 +307,48 @@ fn proxy_one(
         out.extend_from_slice(b"Connection: close\r\n\r\n");
         out
     };
-    if !needles.is_empty() && needles.iter().all(|needle| text.contains(needle.as_str())) {
+    let deny = |client: &mut std::net::TcpStream, content_type: &str, body: &str| {
         failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let response = format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        client.write_all(response.as_bytes())
+    };
+    // Security Hub's REST paths all start so (BatchImportFindings: POST /findings/import).
+    if head.first().is_some_and(|line| line.starts_with("POST /findings")) {
+        let signer = head.iter().find_map(|h| between(h, "Credential=", "/")).unwrap_or("(unsigned)");
+        let account =
+            state.assumed_keys.lock().unwrap().get(signer).cloned().unwrap_or_else(|| signer.to_string());
+        *state.hub_requests.lock().unwrap().entry(account.clone()).or_default() += 1;
+        if state.deny_hub_of.as_deref() == Some(account.as_str()) {
+            let json = "{\"__type\":\"AccessDeniedException\",\"Message\":\"denied by the test proxy: no securityhub permissions in this account\"}";
+            return deny(&mut client, "application/json\r\nx-amzn-ErrorType: AccessDeniedException", json);
+        }
+    }
+    if !state.needles.is_empty() && state.needles.iter().all(|needle| text.contains(needle.as_str())) {
         let xml =
             "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
                    <Code>AccessDenied</Code><Message>denied by the test proxy</Message></Error>\
                    <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>";
-        let response = format!(
-            "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
-            xml.len()
-        );
-        return client.write_all(response.as_bytes());
+        return deny(&mut client, "text/xml", xml);
     }
+    let role_account = text
+        .contains("Action=AssumeRole")
+        .then(|| between(&text, "RoleArn=arn%3Aaws%3Aiam%3A%3A", "%3A").map(str::to_string))
+        .flatten();
     let mut server = std::net::TcpStream::connect(upstream)?;
     server.write_all(&forward(&head))?;
     server.write_all(&body)?;
     let (response_head, response_body) = read_message(&mut BufReader::new(server))?;
+    if let Some(account) = role_account {
+        *state.assume_role_calls.lock().unwrap().entry(account.clone()).or_default() += 1;
+        if let Some(key) =
+            between(&String::from_utf8_lossy(&response_body), "<AccessKeyId>", "</AccessKeyId>")
+        {
+            state.assumed_keys.lock().unwrap().insert(key.to_string(), account);
+        }
+    }
     client.write_all(&forward(&response_head))?;
     client.write_all(&response_body)
 }
