@@ -151,15 +151,26 @@ impl Scenario {
     /// With `--last-used-source credential-report`, GenerateCredentialReport and
     /// GetCredentialReport replace the GetAccessKeyLastUsed calls.
     pub fn iam_calls_per_account(&self) -> u64 {
+        self.iam_calls_by_action().iter().sum()
+    }
+
+    /// [`Self::iam_calls_per_account`], one number per IAM action (each of which has its own
+    /// token bucket with `per_action_buckets`): ListUsers, ListAccessKeys, the last-use calls
+    /// (GetAccessKeyLastUsed, or GenerateCredentialReport and GetCredentialReport),
+    /// GetAccountSummary, GetAccountAuthorizationDetails.
+    pub fn iam_calls_by_action(&self) -> Vec<u64> {
         let users = self.users as u64;
         let keys = sim::total_keys(self.users, &self.keys_per_user) as u64;
-        let last_used = if self.uses_credential_report() { 2 } else { keys };
-        let details = if self.extra_args.iter().any(|arg| arg == "--no-details") {
-            0
+        let pages = users.div_ceil(LIST_USERS_PAGE).max(1);
+        let details = if self.extra_args.iter().any(|arg| arg == "--no-details") { 0 } else { pages };
+        let mut calls = vec![pages, users];
+        if self.uses_credential_report() {
+            calls.extend([1, 1]);
         } else {
-            users.div_ceil(LIST_USERS_PAGE).max(1)
-        };
-        users.div_ceil(LIST_USERS_PAGE).max(1) + users + last_used + 1 + details
+            calls.push(keys);
+        }
+        calls.extend([1, details]);
+        calls
     }
 
     /// Every call of a complete scan, none retried: each account's IAM calls, the caller's
@@ -178,11 +189,16 @@ impl Scenario {
 
     /// IAM's limits are per account and every account here is alike, so the rate bound is one
     /// account's own (the slowest account's, as they would be in an Organization), and the
-    /// latency bound spreads every call over the calls keyaudit keeps in flight.
+    /// latency bound spreads every call over the calls keyaudit keeps in flight. With a bucket
+    /// per action, the rate bound is the busiest action's.
     pub fn bounds(&self) -> Bounds {
         let calls = self.calls_needed();
-        let per_account = self.iam_calls_per_account() as f64;
-        let rate_bound = self.rate_limit.map(|limit| (per_account - limit.burst).max(0.0) / limit.rate);
+        let bucket_calls = if self.per_action_buckets {
+            self.iam_calls_by_action().into_iter().max().unwrap_or(0)
+        } else {
+            self.iam_calls_per_account()
+        } as f64;
+        let rate_bound = self.rate_limit.map(|limit| (bucket_calls - limit.burst).max(0.0) / limit.rate);
         let latency_bound =
             calls as f64 * self.latency.mean().as_secs_f64() / self.total_concurrency() as f64;
         Bounds { calls_needed: calls, rate_bound, latency_bound }
