@@ -67,7 +67,7 @@ pub(super) async fn account_details(
             .filter(EntityType::LocalManagedPolicy)
             .max_items(PAGE_SIZE)
             .set_marker(marker.take());
-        let page = call(permits, deadline, request.send())
+        let page = call(permits, deadline, || request.send())
             .await
             .map_err(|e| e.row(Some(account), None, None, OPERATION))?;
         let items: Vec<Named> = page
