@@ -126,6 +126,15 @@ impl Layout<'_> {
                     None => return (self.records(style, width), Vec::new()),
                 }
             }
+            // A column left out early may fit again once a wider one went after it (the
+            // detail, when it quotes a key id that must stay whole): put back what fits, the
+            // last left out first.
+            for at in (0..dropped.len()).rev() {
+                let name = dropped.remove(at);
+                if self.narrowest(&dropped, roomy) > usize::from(width) {
+                    dropped.insert(at, name);
+                }
+            }
         }
         (self.draw(style, &dropped, roomy), dropped)
     }
@@ -188,9 +197,19 @@ impl Layout<'_> {
             }
         }
         let header = self.header[i].split_whitespace().map(display_width).max().unwrap_or(0);
-        let words = self.rows.iter().flat_map(|row| words(&row[i])).max().unwrap_or(0);
-        let words =
-            if self.key_columns.contains(&self.header[i]) { words } else { words.min(SPLIT_WORDS_OVER) };
+        let key_column = self.key_columns.contains(&self.header[i]);
+        // Long words may be split, but never one holding a key id (prose quotes them too: the
+        // key to deactivate). A column too narrow for one is left out instead.
+        let words = self
+            .rows
+            .iter()
+            .flat_map(|row| row[i].text.split_whitespace())
+            .map(|word| match key_column || holds_key_id(word) {
+                true => display_width(word),
+                false => display_width(word).min(SPLIT_WORDS_OVER),
+            })
+            .max()
+            .unwrap_or(0);
         header.max(words)
     }
 
@@ -218,11 +237,6 @@ impl Layout<'_> {
         }
         table.to_string()
     }
-}
-
-/// The widths of the whitespace-separated words of a cell.
-fn words(field: &Field) -> Vec<usize> {
-    field.text.split_whitespace().map(display_width).collect()
 }
 
 /// The columns a line takes on a terminal: colour escapes take none.
@@ -324,14 +338,22 @@ impl Field {
 /// Where the access key id that `at` falls inside starts in `word`, if `at` is inside one
 /// (`AKIA`/`ASIA` and 16 more capital letters or digits).
 fn key_id_across(word: &str, at: usize) -> Option<usize> {
-    const LEN: usize = 20;
     let bytes = word.as_bytes();
-    (at.saturating_sub(LEN - 1)..at).find(|&start| {
-        bytes.get(start..start + LEN).is_some_and(|id| {
-            (id.starts_with(b"AKIA") || id.starts_with(b"ASIA"))
-                && id.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-        })
-    })
+    (at.saturating_sub(KEY_ID_LEN - 1)..at)
+        .find(|&start| bytes.get(start..start + KEY_ID_LEN).is_some_and(is_key_id))
+}
+
+/// An access key id's length: `AKIA` or `ASIA` and 16 more.
+const KEY_ID_LEN: usize = 20;
+
+fn is_key_id(id: &[u8]) -> bool {
+    (id.starts_with(b"AKIA") || id.starts_with(b"ASIA"))
+        && id.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Whether `word` holds an access key id anywhere.
+fn holds_key_id(word: &str) -> bool {
+    word.as_bytes().windows(KEY_ID_LEN).any(is_key_id)
 }
 
 /// A field of terminal text: control characters written as escapes, newlines kept (cells use
