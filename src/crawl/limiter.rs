@@ -157,10 +157,22 @@ struct Pace {
     /// The throttle the last cut was made at, and `accepted_total` then: the bucket was empty
     /// at that instant, so what is accepted from then to the next throttle is its refill.
     anchor: Option<(Instant, u64)>,
-    /// The last cut was a first guess (no interval between throttles measured yet).
-    provisional: bool,
-    /// The last cut ended the first guess's doubling (not a measurement either).
-    probe_ended: bool,
+    /// What the pace rests on, and so how it probes and how the next throttle cuts it.
+    estimate: Estimate,
+}
+
+/// What an account's pace rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Estimate {
+    /// Nothing yet (unpaced before the first throttle), or a rate measured between two
+    /// throttles: probes slowly.
+    Measured,
+    /// A first guess (no interval between throttles yet): doubles every
+    /// [`PROVISIONAL_DOUBLING`] until a throttle ends the doubling.
+    Doubling,
+    /// The doubling overshot and went back to the pace before it, a guess too: climbs
+    /// [`AFTER_DOUBLING_PROBE_PER_SECOND`] to the next throttle, which measures.
+    Climbing,
 }
 
 /// Counters for reports and benchmarks.
@@ -221,8 +233,7 @@ impl Limiter {
                 accepted: VecDeque::new(),
                 accepted_total: 0,
                 anchor: None,
-                provisional: false,
-                probe_ended: false,
+                estimate: Estimate::Measured,
             }),
             freed: Notify::new(),
             budget,
@@ -338,14 +349,12 @@ impl Limiter {
                 let elapsed = now.duration_since(pace.last_probe).as_secs_f64();
                 let quiet = pace.last_decrease.map_or(0.0, |at| now.duration_since(at).as_secs_f64());
                 let speedup = 1.0 + (quiet - QUIET_BEFORE_SPEEDUP.as_secs_f64()).max(0.0);
-                let probed = if pace.provisional {
-                    rate * 2f64.powf(elapsed / PROVISIONAL_DOUBLING.as_secs_f64())
-                } else if pace.probe_ended {
+                let probed = match pace.estimate {
+                    Estimate::Doubling => rate * 2f64.powf(elapsed / PROVISIONAL_DOUBLING.as_secs_f64()),
                     // Back from a doubling that overshot, on a guess: climb briskly to the next
                     // throttle, which measures.
-                    rate * (1.0 + AFTER_DOUBLING_PROBE_PER_SECOND * elapsed)
-                } else {
-                    rate * (1.0 + PROBE_PER_SECOND * speedup * elapsed)
+                    Estimate::Climbing => rate * (1.0 + AFTER_DOUBLING_PROBE_PER_SECOND * elapsed),
+                    Estimate::Measured => rate * (1.0 + PROBE_PER_SECOND * speedup * elapsed),
                 };
                 let used = pace.accepted.len() as f64 / WINDOW.as_secs_f64();
                 let cap = used * PROBE_HEADROOM + PROBE_SLACK;
@@ -370,33 +379,26 @@ impl Limiter {
         let mut pace = self.lock();
         pace.prune(now);
         let since_cut = pace.last_decrease.map(|at| now.duration_since(at));
-        if let (true, Some(since_cut), Some(rate)) = (pace.provisional, since_cut, pace.rate) {
+        if let (Estimate::Doubling, Some(since_cut), Some(rate)) = (pace.estimate, since_cut, pace.rate) {
             if since_cut >= PROVISIONAL_DOUBLING {
                 // The doubling pace went over the limit within its last doubling: the pace
                 // before it did not, so go back to it, and measure from here (the bucket is
                 // empty now). Waiting out the hold instead offered up to twice the limit for
                 // up to a second: a third of a small account's throttles (measured).
                 let last_second = pace.accepted.len() as f64 / WINDOW.as_secs_f64();
-                let rate = ((rate / 2.0).min(last_second) * BACKOFF).max(MIN_RATE);
-                pace.set_rate(now, rate);
-                pace.provisional = false;
-                pace.probe_ended = true;
-                pace.window = pace.window.min(window_for(rate)).max(MIN_WINDOW as f64);
-                pace.anchor = Some((now, pace.accepted_total));
-                pace.last_decrease = Some(now);
-                pace.last_probe = now;
+                pace.estimate = Estimate::Climbing;
+                pace.cut_to(now, ((rate / 2.0).min(last_second) * BACKOFF).max(MIN_RATE));
                 return;
             }
         }
         // After the doubling ended, the next throttle may cut a second later: the pace went
         // back to a guess, not a measurement.
-        let hold = if pace.probe_ended { HOLD / 2 } else { HOLD };
+        let hold = if pace.estimate == Estimate::Climbing { HOLD / 2 } else { HOLD };
         if since_cut.is_some_and(|since| since < hold) {
             return;
         }
-        let after_guess = std::mem::take(&mut pace.probe_ended);
         let last_window = pace.accepted.len() as f64 / WINDOW.as_secs_f64();
-        let was_provisional = pace.provisional;
+        let was = pace.estimate;
         let measured = match pace.anchor {
             // The bucket was empty at the anchor and is empty now: what was accepted in
             // between is its refill, if the pace kept it empty. After a first guess, or the
@@ -406,8 +408,8 @@ impl Limiter {
             Some((at, accepted_then)) if now.duration_since(at) >= hold.min(MIN_SPAN) => {
                 let refill =
                     (pace.accepted_total - accepted_then) as f64 / now.duration_since(at).as_secs_f64();
-                pace.provisional = false;
-                if was_provisional || after_guess {
+                pace.estimate = Estimate::Measured;
+                if was != Estimate::Measured {
                     refill.max(last_window)
                 } else {
                     refill
@@ -419,23 +421,16 @@ impl Limiter {
             // at 1/s kept a window of 4 waiting 4 s (measured). Doubles until the next
             // throttle measures.
             _ => {
-                pace.provisional = true;
+                pace.estimate = Estimate::Doubling;
                 last_window.max(FIRST_GUESS_FLOOR / BACKOFF)
             }
         };
         // A cut keeps at least half of a measured pace; a first guess is no measurement.
         let floor = match pace.rate {
-            Some(rate) if !was_provisional => rate * MAX_CUT,
+            Some(rate) if was != Estimate::Doubling => rate * MAX_CUT,
             _ => MIN_RATE,
         };
-        let rate = (measured * BACKOFF).max(floor).max(MIN_RATE);
-        pace.set_rate(now, rate);
-        // What is in flight now may all come back throttled; from here on, keep in flight
-        // what the pace needs.
-        pace.window = pace.window.min(window_for(rate)).max(MIN_WINDOW as f64);
-        pace.anchor = Some((now, pace.accepted_total));
-        pace.last_decrease = Some(now);
-        pace.last_probe = now;
+        pace.cut_to(now, (measured * BACKOFF).max(floor).max(MIN_RATE));
     }
 }
 
@@ -445,6 +440,17 @@ fn window_for(rate: f64) -> f64 {
 }
 
 impl Pace {
+    /// A cut at a throttle (the bucket is empty now): pace at `rate`, and measure the refill
+    /// from here. What is in flight may all come back throttled; from here on, keep in
+    /// flight what the pace needs.
+    fn cut_to(&mut self, now: Instant, rate: f64) {
+        self.set_rate(now, rate);
+        self.window = self.window.min(window_for(rate)).max(MIN_WINDOW as f64);
+        self.anchor = Some((now, self.accepted_total));
+        self.last_decrease = Some(now);
+        self.last_probe = now;
+    }
+
     /// Paces at `rate` from now on. The slots already handed out stay (their calls are
     /// waiting for them); when the pace goes up, the next one is brought forward as if the
     /// horizon reserved so far had been reserved at the new pace: otherwise calls slotted at a
@@ -629,7 +635,7 @@ mod tests {
                 limiter.on_accepted();
             }
             limiter.on_throttled();
-            assert!(!limiter.lock().provisional, "round {round}");
+            assert_ne!(limiter.lock().estimate, Estimate::Doubling, "round {round}");
         }
         let rate = limiter.rate().unwrap();
         assert!(rate > 40.0, "{rate}");

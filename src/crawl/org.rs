@@ -123,8 +123,10 @@ pub async fn scan_many(
     errors.extend(more);
     // Only the accounts crawled: one whose role could not be assumed has no findings, and
     // its credentials would fail again.
-    let mut reached = reached.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    reached.retain(|id, _| accounts.iter().any(|account| account.account_id == *id));
+    let crawled: std::collections::BTreeSet<&str> =
+        accounts.iter().map(|account| account.account_id.as_str()).collect();
+    let mut reached = std::mem::take(&mut *reached.lock().unwrap_or_else(|e| e.into_inner()));
+    reached.retain(|id, _| crawled.contains(id.as_str()));
     (inventory(accounts, errors), Sessions::of_crawl(base.config.clone(), Ok(caller), reached))
 }
 

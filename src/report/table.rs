@@ -487,7 +487,8 @@ pub(super) fn render(report: &Report, style: &TableStyle, out: &mut dyn Write) -
                 ],
                 rows,
                 // The ARN repeats the account, path and name; the message says the age and idle
-                // days; the detail goes last, only on a terminal under 80 columns.
+                // days; the detail goes last, when it cannot be as wide as its widest word
+                // that must stay whole (a quoted key id: 20 columns).
                 droppable: &["USER ARN", "PATH", "OWNER", "LAST USED", "ACCOUNT", "AGE", "DETAIL"],
                 key_columns: &["ACCESS KEY"],
                 roomy: Some(("DETAIL", 30)),
