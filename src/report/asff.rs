@@ -211,9 +211,8 @@ mod tests {
     use crate::report::test_support::demo_report;
 
     fn rendered(report: &Report) -> Vec<Value> {
-        let mut out = Vec::new();
-        render(report, &mut out).unwrap();
-        serde_json::from_slice(&out).unwrap()
+        let text = crate::report::test_support::rendered(crate::report::Format::Asff, report);
+        serde_json::from_str(&text).unwrap()
     }
 
     /// The required top-level attributes of an ASFF finding (Security Hub user guide,

@@ -367,9 +367,7 @@ mod tests {
     use crate::report::Format;
 
     fn rendered(report: &Report) -> String {
-        let mut out = Vec::new();
-        Format::Html.render(report, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        crate::report::test_support::rendered(Format::Html, report)
     }
 
     #[test]

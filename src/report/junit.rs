@@ -338,9 +338,7 @@ mod tests {
     use crate::report::test_support::demo_report;
 
     fn rendered(report: &Report) -> String {
-        let mut out = Vec::new();
-        render(report, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        crate::report::test_support::rendered(crate::report::Format::Junit, report)
     }
 
     #[test]

@@ -186,9 +186,7 @@ mod tests {
     use crate::report::BaselineSummary;
 
     fn rendered(report: &Report) -> String {
-        let mut out = Vec::new();
-        render(report, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        crate::report::test_support::rendered(crate::report::Format::Markdown, report)
     }
 
     #[test]

@@ -745,6 +745,13 @@ pub(crate) mod test_support {
         edit(&mut report);
         report
     }
+
+    /// `report` rendered as `format`, as its file would hold it.
+    pub fn rendered(format: Format, report: &Report) -> String {
+        let mut out = Vec::new();
+        format.render(report, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
 }
 
 #[cfg(test)]
@@ -753,6 +760,7 @@ mod tests {
     use crate::finding::FailOn;
     use crate::rules::{evaluate, RuleSettings};
     use chrono::Duration;
+    use test_support::rendered;
 
     fn as_of() -> DateTime<Utc> {
         "2026-06-01T12:00:00Z".parse().unwrap()
@@ -785,12 +793,6 @@ mod tests {
         let findings = evaluate(inventory, &RuleSettings::default(), as_of());
         let gate = Gate::new(&findings, FailOn::AtOrAbove(Severity::Low), inventory.is_complete());
         Report::build(inventory, &findings, &gate, &RuleSettings::default(), &[], as_of(), as_of())
-    }
-
-    pub(crate) fn rendered(format: Format, report: &Report) -> String {
-        let mut out = Vec::new();
-        format.render(report, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
     }
 
     /// The reviewer's 90.5-day key: over the limit, so it shows 91 everywhere, never 90; and

@@ -126,9 +126,8 @@ mod tests {
     use crate::report::test_support::demo_report;
 
     fn rendered(report: &Report) -> Vec<Value> {
-        let mut out = Vec::new();
-        render(report, &mut out).unwrap();
-        serde_json::from_slice(&out).unwrap()
+        let text = crate::report::test_support::rendered(crate::report::Format::Ocsf, report);
+        serde_json::from_str(&text).unwrap()
     }
 
     #[test]
