@@ -8,22 +8,11 @@ mod support;
 use std::path::Path;
 
 use chrono::Utc;
-use serde_json::{json, Value};
+use serde_json::Value;
 use support::*;
 
-/// Dates relative to now: keys created by the test (at "now" in moto) and the seeded ones
-/// are evaluated at the same instant, the scan's own.
 fn scenario() -> Value {
-    json!({"users": [
-        {"name": "alice", "keys": [
-            {"alias": "alice-1", "created": ago(30), "last_used": ago(1), "service": "s3", "region": "eu-west-1"}]},
-        {"name": "bob", "keys": [
-            {"alias": "bob-old", "created": ago(200), "last_used": ago(1), "service": "sts", "region": "us-east-1"}]},
-        {"name": "carol", "keys": [
-            {"alias": "carol-unused", "created": ago(60), "last_used": null}]},
-        {"name": "dave", "keys": [
-            {"alias": "dave-inactive", "status": "Inactive", "created": ago(300), "last_used": ago(200), "service": "s3", "region": "eu-west-1"}]}
-    ]})
+    four_users_three_findings()
 }
 
 fn json_of(output: &std::process::Output) -> Value {

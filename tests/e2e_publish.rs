@@ -13,18 +13,8 @@ use std::process::{Command, Output};
 use serde_json::{json, Value};
 use support::*;
 
-/// bob's key is too old, carol's unused, dave's inactive one kept: three findings.
 fn scenario() -> Value {
-    json!({"users": [
-        {"name": "alice", "keys": [
-            {"alias": "alice-1", "created": ago(30), "last_used": ago(1), "service": "s3", "region": "eu-west-1"}]},
-        {"name": "bob", "keys": [
-            {"alias": "bob-old", "created": ago(200), "last_used": ago(1), "service": "sts", "region": "us-east-1"}]},
-        {"name": "carol", "keys": [
-            {"alias": "carol-unused", "created": ago(60), "last_used": null}]},
-        {"name": "dave", "keys": [
-            {"alias": "dave-inactive", "status": "Inactive", "created": ago(300), "last_used": ago(200), "service": "s3", "region": "eu-west-1"}]}
-    ]})
+    four_users_three_findings()
 }
 
 /// Every finding in moto's Security Hub of the management account, by Id, read with boto3.

@@ -424,3 +424,19 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// alice's key is fine, bob's too old, carol's unused, dave's inactive one kept: three
+/// findings. Dates are relative to now, so keys the test creates (at "now" in moto) and the
+/// seeded ones are evaluated at the same instant, the scan's own.
+pub fn four_users_three_findings() -> Value {
+    serde_json::json!({"users": [
+        {"name": "alice", "keys": [
+            {"alias": "alice-1", "created": ago(30), "last_used": ago(1), "service": "s3", "region": "eu-west-1"}]},
+        {"name": "bob", "keys": [
+            {"alias": "bob-old", "created": ago(200), "last_used": ago(1), "service": "sts", "region": "us-east-1"}]},
+        {"name": "carol", "keys": [
+            {"alias": "carol-unused", "created": ago(60), "last_used": null}]},
+        {"name": "dave", "keys": [
+            {"alias": "dave-inactive", "status": "Inactive", "created": ago(300), "last_used": ago(200), "service": "s3", "region": "eu-west-1"}]}
+    ]})
+}
