@@ -7,15 +7,14 @@
 //! installs chromium (`apt-get install chromium`) when it runs as root and it is missing.
 //! Point `KEYAUDIT_CHROMIUM` at another Chromium/Chrome binary to use it instead.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use keyaudit::app::{parse_inventory, DEMO_INVENTORY};
-use keyaudit::config::Settings;
-use keyaudit::exit::Gate;
-use keyaudit::report::{Format, Report};
-use keyaudit::rules::evaluate;
+use keyaudit::report::Format;
+use support::demo_report;
 
 fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("KEYAUDIT_CHROMIUM") {
@@ -66,15 +65,6 @@ fn run_chromium(binary: &Path, page: &Path, args: &[String]) -> String {
         }
     }
     reader.join().expect("reader thread")
-}
-
-fn demo_report() -> Report {
-    let inventory = parse_inventory("demo", DEMO_INVENTORY).expect("demo inventory parses");
-    let settings = Settings::default();
-    let as_of = inventory.collected_at;
-    let findings = evaluate(&inventory, &settings.rules, as_of);
-    let gate = Gate::new(&findings, settings.fail_on, inventory.is_complete());
-    Report::build(&inventory, &findings, &gate, &settings.rules, &[], as_of, as_of)
 }
 
 fn text_of_html(text: &str) -> String {

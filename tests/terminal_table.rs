@@ -4,22 +4,12 @@
 //! terminal needed. Files in `tests/snapshots/`; regenerate after an intended change with
 //! `KEYAUDIT_BLESS=1 scripts/test --test terminal_table`.
 
+mod support;
+
 use std::path::Path;
 
-use keyaudit::app::{parse_inventory, DEMO_INVENTORY};
-use keyaudit::config::Settings;
-use keyaudit::exit::Gate;
 use keyaudit::report::{Format, Report, TableStyle};
-use keyaudit::rules::evaluate;
-
-fn demo_report() -> Report {
-    let inventory = parse_inventory("demo", DEMO_INVENTORY).expect("demo inventory parses");
-    let settings = Settings::default();
-    let as_of = inventory.collected_at;
-    let findings = evaluate(&inventory, &settings.rules, as_of);
-    let gate = Gate::new(&findings, settings.fail_on, inventory.is_complete());
-    Report::build(&inventory, &findings, &gate, &settings.rules, &[], as_of, as_of)
-}
+use support::demo_report;
 
 fn table(report: &Report, style: TableStyle) -> String {
     let mut out = Vec::new();

@@ -440,3 +440,15 @@ pub fn four_users_three_findings() -> Value {
             {"alias": "dave-inactive", "status": "Inactive", "created": ago(300), "last_used": ago(200), "service": "s3", "region": "eu-west-1"}]}
     ]})
 }
+
+/// The demo's report at its collection instant, with the default settings (as `reports/`
+/// has it), built through the library as `scan --demo` builds it.
+pub fn demo_report() -> keyaudit::report::Report {
+    use keyaudit::app::{parse_inventory, DEMO_INVENTORY};
+    let inventory = parse_inventory("demo", DEMO_INVENTORY).expect("demo inventory parses");
+    let settings = keyaudit::config::Settings::default();
+    let as_of = inventory.collected_at;
+    let findings = keyaudit::rules::evaluate(&inventory, &settings.rules, as_of);
+    let gate = keyaudit::exit::Gate::new(&findings, settings.fail_on, inventory.is_complete());
+    keyaudit::report::Report::build(&inventory, &findings, &gate, &settings.rules, &[], as_of, as_of)
+}
