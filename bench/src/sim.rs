@@ -135,6 +135,17 @@ pub struct SimConfig {
     pub session_ttl: Option<Duration>,
     /// Faults to inject (see [`crate::faults`]); none by default.
     pub faults: Vec<faults::Fault>,
+    /// Keep a [`Logged`] record of every request, for tests of the order calls come in.
+    pub log_requests: bool,
+}
+
+/// One request, as [`Simulator::request_log`] gives it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Logged {
+    pub action: Action,
+    /// Seconds since the simulator started that it was received and answered.
+    pub received: f64,
+    pub answered: f64,
 }
 
 impl Default for SimConfig {
@@ -150,6 +161,7 @@ impl Default for SimConfig {
             sts_rate_limit: None,
             session_ttl: None,
             faults: Vec::new(),
+            log_requests: false,
         }
     }
 }
@@ -263,6 +275,11 @@ pub struct Stats {
     open_connections: AtomicU64,
     peak_open_connections: AtomicU64,
     expired_token: AtomicU64,
+    /// Nanoseconds spent handling requests, summed over requests: / wall = mean in flight.
+    busy_ns: AtomicU64,
+    /// Nanoseconds since the simulator started of the first request and of the last answer.
+    first_request_ns: AtomicU64,
+    last_answer_ns: AtomicU64,
 }
 
 /// A copy of the counters at one instant.
@@ -284,6 +301,11 @@ pub struct StatsSnapshot {
     pub expired_token: u64,
     /// Per account, seconds since the simulator started of its first and last request.
     pub account_spans: Vec<(f64, f64)>,
+    /// Seconds spent handling requests, summed over all requests (latency included).
+    pub busy: f64,
+    /// Seconds since the simulator started of the first request and of the last answer.
+    pub first_request: f64,
+    pub last_answer: f64,
 }
 
 impl StatsSnapshot {
@@ -309,6 +331,9 @@ impl Stats {
             peak_open_connections: load(&self.peak_open_connections),
             expired_token: load(&self.expired_token),
             account_spans: Vec::new(),
+            busy: load(&self.busy_ns) as f64 / 1e9,
+            first_request: load(&self.first_request_ns) as f64 / 1e9,
+            last_answer: load(&self.last_answer_ns) as f64 / 1e9,
         }
     }
 }
@@ -353,6 +378,8 @@ struct State {
     sessions: Mutex<Vec<(usize, Instant)>>,
     /// Per account, its first and last IAM request.
     account_spans: Vec<Mutex<Option<(Instant, Instant)>>>,
+    /// Every request, when [`SimConfig::log_requests`].
+    log: Option<Mutex<Vec<Logged>>>,
     started: Instant,
     stats: Arc<Stats>,
     next_request: AtomicU64,
@@ -429,6 +456,7 @@ impl State {
             session_ttl: config.session_ttl.unwrap_or(DEFAULT_SESSION_TTL),
             sessions: Mutex::new(Vec::new()),
             account_spans: (0..accounts).map(|_| Mutex::new(None)).collect(),
+            log: config.log_requests.then(|| Mutex::new(Vec::new())),
             started: Instant::now(),
             stats: Arc::new(Stats::default()),
             next_request: AtomicU64::new(0),
@@ -549,6 +577,15 @@ impl Simulator {
         stats
     }
 
+    /// Every request so far in the order they were answered (empty unless
+    /// [`SimConfig::log_requests`]).
+    pub fn request_log(&self) -> Vec<Logged> {
+        self.state
+            .log
+            .as_ref()
+            .map_or_else(Vec::new, |log| log.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
     /// Users in all accounts.
     pub fn users(&self) -> usize {
         self.state.users.len() * self.accounts()
@@ -620,7 +657,32 @@ fn signing_key_id(request: &Request<Incoming>) -> Option<String> {
     Some(credential.split('/').next()?.to_string())
 }
 
+/// Answers one request, and times it for the stats (and the log).
 async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let received = Instant::now();
+    let since_start = |at: Instant| at.duration_since(state.started).as_nanos() as u64 + 1;
+    let stats = &state.stats;
+    let _ = stats.first_request_ns.compare_exchange(
+        0,
+        since_start(received),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    let mut action = Action::Other;
+    let response = answer(state, request, &mut action).await;
+    let answered = Instant::now();
+    stats.busy_ns.fetch_add((answered - received).as_nanos() as u64, Ordering::Relaxed);
+    stats.last_answer_ns.fetch_max(since_start(answered), Ordering::Relaxed);
+    if let Some(log) = &state.log {
+        let seconds = |at: Instant| at.duration_since(state.started).as_secs_f64();
+        let entry = Logged { action, received: seconds(received), answered: seconds(answered) };
+        log.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+    }
+    response
+}
+
+/// The answer to one request; `seen` is set to its action as soon as it is known.
+async fn answer(state: &State, request: Request<Incoming>, seen: &mut Action) -> Response<Full<Bytes>> {
     let stats = &state.stats;
     let now = stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     stats.peak_in_flight.fetch_max(now, Ordering::Relaxed);
@@ -636,6 +698,7 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
     let form = parse_form(&body);
     let action_name = form.get("Action").map(String::as_str).unwrap_or("");
     let action = Action::from_name(action_name);
+    *seen = action;
     stats.requests.fetch_add(1, Ordering::Relaxed);
     stats.per_action[action.index()].fetch_add(1, Ordering::Relaxed);
 

@@ -176,6 +176,18 @@ pub fn details(results: &[RunResult]) -> String {
                 result.stats.requests as f64 / wall,
                 (result.stats.requests - result.stats.throttled) as f64 / wall
             );
+            let span = result.stats.last_answer - result.stats.first_request;
+            if span > 0.0 && result.stats.requests > 0 {
+                let _ = writeln!(
+                    out,
+                    "  - at the simulator: first call {:.2} s after it started, last answer {:.2} s after \
+                     that; mean in flight over that span {:.1}; mean time per call {:.1} ms",
+                    result.stats.first_request,
+                    span,
+                    result.stats.busy / span,
+                    result.stats.busy / result.stats.requests as f64 * 1000.0
+                );
+            }
         }
         if let Some(report) = &result.report {
             if !report.errors.is_empty() {
