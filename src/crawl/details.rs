@@ -17,7 +17,7 @@ use crate::privilege::{self, Grant, Groups, ManagedDocuments};
 
 const OPERATION: &str = "GetAccountAuthorizationDetails";
 /// Entities per page: IAM's maximum.
-const PAGE_SIZE: i32 = 1000;
+pub(super) const PAGE_SIZE: i32 = 1000;
 /// Beyond the users: IAM's quotas of groups (300) and customer managed policies (5,000) per
 /// account, what a page count may have to cover.
 const OTHER_ENTITIES: usize = 5300;

@@ -28,11 +28,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use aws_sdk_iam::error::SdkError;
+use aws_sdk_iam::operation::list_users::ListUsersOutput;
 use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, SummaryKeyType, User as IamUser};
 use aws_sdk_iam::Client as IamClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
+use futures::stream::StreamExt;
 use tokio::time::Instant;
 
 use crate::credential_report::LaterDates;
@@ -89,14 +90,18 @@ const IAM_USERS_QUOTA: usize = 5000;
 /// ListUsers pages allowed beyond what the summary's user count fills: room for users created
 /// during the crawl and for pages IAM leaves short. More than that is a listing that loops.
 const EXTRA_LIST_USERS_PAGES: usize = 5;
+/// An account with more users than this reads its details beside its keys (see
+/// [`crawl_account`]): more than one GetAccountAuthorizationDetails page.
+const DETAILS_BESIDE_KEYS_ABOVE_USERS: usize = details::PAGE_SIZE as usize;
 /// ListAccessKeys pages allowed per user: a user has at most two keys, which fit one page.
 const MAX_LIST_ACCESS_KEYS_PAGES: usize = 3;
 
 /// Lists every user of the account, each user's keys and each key's last use.
 ///
-/// GetAccountSummary comes first: its user count bounds the ListUsers pages and is checked
-/// against the users listed. Users stream into key listing as ListUsers pages arrive; at
-/// most `concurrency` calls are in flight (one semaphore for the account, held per call).
+/// GetAccountSummary and the first ListUsers page come first: the summary's user count
+/// bounds the ListUsers pages and is checked against the users listed. The listing runs
+/// ahead, and users stream into key listing as its pages arrive; at most `concurrency` calls
+/// are in flight (the account's limiter, held per call).
 /// The result is sorted by user name so inventories are stable.
 pub async fn crawl_account(
     iam: &IamClient,
@@ -108,19 +113,27 @@ pub async fn crawl_account(
     let account = account_id.as_str();
     let deadline = options.deadline;
     let mut errors = Vec::new();
-    let summary = match account_summary(iam, permits, account, deadline).await {
+    // The first ListUsers page is asked for beside GetAccountSummary (and the credential
+    // report): it needs nothing from them, and waiting cost a round trip per account.
+    let first_page = list_users_page(iam, permits, account, deadline, None);
+    let before_listing = async {
+        let summary = account_summary(iam, permits, account, deadline).await;
+        // The fast path is an optimisation: if the report cannot be had, every key falls back
+        // to GetAccessKeyLastUsed and the account's report time stays empty (shown as "api").
+        let hints = match options.last_used_source {
+            LastUsedSource::Api => None,
+            LastUsedSource::CredentialReport => {
+                within(deadline, report_source::fetch(iam, permits, account)).await.and_then(Result::ok)
+            }
+        };
+        (summary, hints)
+    };
+    let ((summary, hints), first_page) = Box::pin(futures::future::join(before_listing, first_page)).await;
+    let summary = match summary {
         Ok(summary) => Some(summary),
         Err(error) => {
             errors.push(error);
             None
-        }
-    };
-    // The fast path is an optimisation: if the report cannot be had, every key falls back
-    // to GetAccessKeyLastUsed and the account's report time stays empty (shown as "api").
-    let hints = match options.last_used_source {
-        LastUsedSource::Api => None,
-        LastUsedSource::CredentialReport => {
-            within(deadline, report_source::fetch(iam, permits, account)).await.and_then(Result::ok)
         }
     };
     let hints = hints.as_ref();
@@ -130,30 +143,60 @@ pub async fn crawl_account(
 
     let expected = summary.as_ref().map_or(IAM_USERS_QUOTA, |summary| summary.users);
     let max_pages = expected.div_ceil(LIST_USERS_PAGE_SIZE as usize) + EXTRA_LIST_USERS_PAGES;
-    let listing = UserListing { marker: None, walk: Walk::new(max_pages, format!("{expected} users")) };
-    let pages = stream::unfold(Some(listing), move |listing| async move {
-        let (users, error, next) = users_page(iam, permits, account, deadline, listing?).await;
-        Some(((users, error), next))
-    });
-
-    // Details (tags, groups, policies): a few large pages, read after the listing. Read beside
-    // it, they made a 1,000-account scan 1.9x slower (14.7 s -> 28 s, measured): one more call
-    // per account in each account's first round trips, against a burst of 5, so more first
-    // calls were throttled and sat in paced retries holding the global budget while the CPUs
-    // idled (perf: 59% idle). After the listing they cost a round trip per 1,000 users.
-    let details = async {
-        match options.details {
-            true => Some(details::account_details(iam, permits, account, deadline, expected).await),
-            false => None,
+    // The listing runs ahead of the key crawl, page after page, into a queue the crawl takes
+    // users from. Pulled page by page as the crawl needed users, each next page was asked for
+    // only when the last was used up, waiting behind the crawl's queued calls while the users
+    // under way ran out; and the listing ended (and with it the wait for the details) near
+    // the end of the crawl. An account has at most 5,000 users, which the inventory holds
+    // anyway.
+    //
+    // The listing, and the details after it, are a task of their own: in the account's task,
+    // beside the key crawl, they waited whenever the key crawl had answers to handle, which on
+    // a busy machine (a debug build, 2 cores) was until it ran out of them: the details were
+    // read at the end after all (measured, 2,001 users: 2.3 s after the listing ended).
+    let (queue, queued) = futures::channel::mpsc::unbounded();
+    let list_users = {
+        let (iam, permits, account) = (iam.clone(), permits.clone(), account.to_string());
+        async move {
+            let mut listing =
+                Some(UserListing { marker: None, walk: Walk::new(max_pages, format!("{expected} users")) });
+            let mut fetched = Some(first_page);
+            while let Some(this) = listing.take() {
+                let (users, error, next) =
+                    users_page(&iam, &permits, &account, deadline, this, fetched.take()).await;
+                for item in users.into_iter().map(Ok).chain(error.map(Err)) {
+                    // Fails only if the crawl is gone, and then nobody needs the users.
+                    let _ = queue.unbounded_send(item);
+                }
+                listing = next;
+            }
         }
     };
-    let listing = async {
+
+    // Details (tags, groups, policies): a few large pages. An account with more users than a
+    // page holds reads them beside its keys once its users are listed: read after, its pages
+    // were the last 0.35 s of a 5,000-user crawl at 64 in flight, one call at a time
+    // (measured, of 11.1 s). A smaller account reads its one page after its keys: read beside
+    // them from the start, they made a 1,000-account scan 1.9x slower (14.7 s -> 28 s,
+    // measured), one more call per account in each account's first round trips, against a
+    // burst of 5, so more first calls were throttled and sat in paced retries holding the
+    // global budget while the CPUs idled; read once its one ListUsers page was in, still 1.2x
+    // (12.0 -> 14.6 s).
+    let beside_keys = expected > DETAILS_BESIDE_KEYS_ABOVE_USERS;
+    let details = {
+        let (iam, permits, account, wanted) =
+            (iam.clone(), permits.clone(), account.to_string(), options.details);
+        async move {
+            match wanted {
+                true => Some(details::account_details(&iam, &permits, &account, deadline, expected).await),
+                false => None,
+            }
+        }
+    };
+    let keys = async {
         let mut users = Vec::new();
         let mut errors = Vec::new();
-        let outcomes = pages
-            .flat_map(|(users, error)| {
-                stream::iter(users.into_iter().map(Ok).chain(error.map(Err)).collect::<Vec<_>>())
-            })
+        let outcomes = queued
             .map(|item| async move {
                 match item {
                     Ok(user) => crawl_user(iam, account, user, permits, hints, deadline).await,
@@ -175,8 +218,16 @@ pub async fn crawl_account(
         (users, errors)
     };
     // On the heap: these futures overflowed a test thread's stack in debug builds.
-    let (mut users, listing_errors) = Box::pin(listing).await;
-    let details = Box::pin(details).await;
+    let ((mut users, listing_errors), details) = if beside_keys {
+        let list_then_details = Task(tokio::spawn(async move {
+            list_users.await;
+            details.await
+        }));
+        Box::pin(futures::future::join(keys, list_then_details)).await
+    } else {
+        let (keys, ()) = Box::pin(futures::future::join(keys, Task(tokio::spawn(list_users)))).await;
+        (keys, Box::pin(details).await)
+    };
     errors.extend(listing_errors);
     match details {
         Some(Ok(mut details)) => {
@@ -205,19 +256,38 @@ struct UserListing {
     walk: Walk,
 }
 
-/// The next ListUsers page: its users not listed before, the error that ends the listing if
-/// any, and the listing to go on with (`None`: done, or ended by the error).
+/// One ListUsers page as IAM answered it, or the listing's error row.
+async fn list_users_page(
+    iam: &IamClient,
+    permits: &Limiter,
+    account: &str,
+    deadline: Option<Instant>,
+    marker: Option<String>,
+) -> Result<ListUsersOutput, ScanError> {
+    let request = iam.list_users().set_marker(marker).max_items(LIST_USERS_PAGE_SIZE);
+    call(permits, deadline, || request.send())
+        .await
+        .map_err(|error| error.row(Some(account), None, None, "ListUsers"))
+}
+
+/// The next ListUsers page (`fetched`, if it was asked for already): its users not listed
+/// before, the error that ends the listing if any, and the listing to go on with (`None`:
+/// done, or ended by the error).
 async fn users_page(
     iam: &IamClient,
     permits: &Limiter,
     account: &str,
     deadline: Option<Instant>,
     UserListing { marker, mut walk }: UserListing,
+    fetched: Option<Result<ListUsersOutput, ScanError>>,
 ) -> (Vec<IamUser>, Option<ScanError>, Option<UserListing>) {
-    let request = iam.list_users().set_marker(marker).max_items(LIST_USERS_PAGE_SIZE);
-    let page = match call(permits, deadline, || request.send()).await {
+    let page = match fetched {
+        Some(page) => page,
+        None => list_users_page(iam, permits, account, deadline, marker).await,
+    };
+    let page = match page {
         Ok(page) => page,
-        Err(error) => return (Vec::new(), Some(error.row(Some(account), None, None, "ListUsers")), None),
+        Err(error) => return (Vec::new(), Some(error), None),
     };
     let page =
         Page { items: page.users().to_vec(), is_truncated: page.is_truncated(), marker: page.marker() };
@@ -259,6 +329,28 @@ where
         Box::pin(send()).await
     });
     answer.await.ok_or(CallError::DeadlineExceeded)?.map_err(|error| CallError::Sdk(Box::new(error)))
+}
+
+/// A spawned part of a crawl: awaited like the work itself, and cancelled with it when
+/// dropped (work past the deadline, or of a scan given up, must not go on unseen).
+struct Task<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Future for Task<T> {
+    type Output = T;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(output) => output,
+            // Aborted only when this is dropped, so only a panic gets here: pass it on.
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        })
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// `work`, unless `deadline` passes first (`None`). Past the deadline, nothing new starts.
