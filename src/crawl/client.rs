@@ -123,15 +123,14 @@ impl Connection {
     ///
     /// Paced by STS's limiter. With assumed-role credentials this call is also what makes the
     /// credentials provider call AssumeRole (its own STS client, which keyaudit cannot
-    /// observe), so `assumed` takes a second paced place for it.
+    /// observe), so `assumed` takes a second paced place for it, both at once.
     ///
     /// Bounded by `deadline` (the scan's `--deadline`), the wait for STS's limiter included:
     /// past it the account is a `DeadlineExceeded` row, named after the call that would have
     /// come first (AssumeRole for an assumed role).
     pub async fn account_id(&self, assumed: bool, deadline: Option<Instant>) -> Result<String, ScanError> {
         let answer = within(deadline, async {
-            let _permit = self.shared.sts.acquire().await;
-            let _assume = if assumed { self.shared.sts.acquire().await } else { None };
+            let _permit = self.shared.sts.acquire_many(if assumed { 2 } else { 1 }).await;
             self.sts.get_caller_identity().send().await
         })
         .await;
