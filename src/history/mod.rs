@@ -125,7 +125,21 @@ impl Store {
     /// WAL, busy timeout, and the schema created or migrated (in one transaction).
     fn prepare(&mut self) -> rusqlite::Result<()> {
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
-        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching a new file to WAL needs it to itself, and SQLite answers "database is
+        // locked" at once there instead of waiting the busy timeout: two scans starting on a
+        // new history at once had one refused (seen in CI). Wait for it here instead.
+        let waited_until = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self.conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < waited_until =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                done => break done?,
+            }
+        }
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: u32 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -510,10 +524,15 @@ fn check_existing(path: &Path) -> Result<(), String> {
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(|e| format!("cannot open it: {e}"))?;
     let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    // One read transaction, so the three come from one snapshot: read one by one, a scan
+    // creating the file between them gave "no application id, no version" and then its
+    // tables, which reads as somebody else's database (seen: two scans starting on a new
+    // history at once, one refused).
     let read_header = || -> rusqlite::Result<(i32, u32, i64)> {
-        let application_id: i32 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
-        let version: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
+        let tx = conn.unchecked_transaction()?;
+        let application_id: i32 = tx.pragma_query_value(None, "application_id", |row| row.get(0))?;
+        let version: u32 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
         Ok((application_id, version, tables))
     };
     let (application_id, version, tables) = read_header()
