@@ -154,8 +154,8 @@ pub async fn crawl_account(
     // task of their own: in the account's task, beside the key crawl, they waited whenever
     // the key crawl had answers to handle, which on a busy machine (a debug build, 2 cores)
     // was until it ran out of them: the details were read at the end after all (measured,
-    // 2,001 users: 2.3 s after the listing ended). A smaller account's one page is listed in
-    // its own task: a task more per account is work for nothing there.
+    // 2,001 users: 2.3 s after the listing ended). A smaller account lists its one page in
+    // the account's task: another task per account would be work for nothing there.
     let (queue, queued) = futures::channel::mpsc::unbounded();
     let list_users = {
         let (iam, permits, account) = (iam.clone(), permits.clone(), account.to_string());
