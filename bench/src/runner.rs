@@ -112,7 +112,10 @@ pub fn default_keyaudit_bin() -> PathBuf {
 /// was spawned from (the high-water mark of the old address space is kept at `exec`), and this
 /// bench holds tens of MiB, whereas the fresh launcher holds about 2.
 pub async fn run(scenario: &Scenario, keyaudit: &Path, timeout: Duration) -> std::io::Result<RunResult> {
-    let sim = Simulator::start(&scenario.sim_config()).await?;
+    let trace = std::env::var_os(TRACE_VAR).map(PathBuf::from);
+    let mut config = scenario.sim_config();
+    config.log_requests = trace.is_some();
+    let sim = Simulator::start(&config).await?;
     let workdir = std::env::temp_dir().join(format!("keyaudit-bench-{}", std::process::id()));
     std::fs::create_dir_all(&workdir)?;
     let rusage_file = workdir.join("keyaudit-rusage");
@@ -156,6 +159,7 @@ pub async fn run(scenario: &Scenario, keyaudit: &Path, timeout: Duration) -> std
         .env("AWS_SHARED_CREDENTIALS_FILE", nowhere.join("credentials"));
 
     let started = Instant::now();
+    let spawned_at = sim.elapsed();
     let mut child = command.spawn()?;
     let pid = child.id() as libc::pid_t;
     let stdout = read_all(child.stdout.take());
@@ -172,6 +176,7 @@ pub async fn run(scenario: &Scenario, keyaudit: &Path, timeout: Duration) -> std
         }
     };
     let wall = started.elapsed();
+    let exited_at = sim.elapsed();
     // Reaped by wait4: dropping `child` neither waits nor kills.
     drop(child);
 
@@ -194,6 +199,9 @@ pub async fn run(scenario: &Scenario, keyaudit: &Path, timeout: Duration) -> std
     let lines: Vec<&str> = stderr.lines().collect();
     let stderr_tail = lines[lines.len().saturating_sub(8)..].iter().map(|l| l.to_string()).collect();
     let stats = sim.stats();
+    if let Some(dir) = &trace {
+        write_trace(dir, &scenario.name, spawned_at, exited_at, &sim.request_log())?;
+    }
     drop(sim);
     let _ = std::fs::remove_file(&rusage_file);
     let _ = std::fs::remove_file(workdir.join("accounts.txt"));
@@ -208,6 +216,31 @@ pub async fn run(scenario: &Scenario, keyaudit: &Path, timeout: Duration) -> std
         report: ReportSummary::parse(&stdout),
         stderr_tail,
     })
+}
+
+/// `KEYAUDIT_BENCH_TRACE=DIR`: log every request of each run and write it to
+/// `DIR/SCENARIO.csv` (`action,received,answered`, seconds since the simulator started, in
+/// the order answered; the rows `keyaudit-spawned` and `keyaudit-exited` mark the process),
+/// for seeing where a run's time goes: calls in flight over time, the order of an account's
+/// calls, the gap before the first call and after the last answer.
+pub const TRACE_VAR: &str = "KEYAUDIT_BENCH_TRACE";
+
+fn write_trace(
+    dir: &Path,
+    name: &str,
+    spawned: f64,
+    exited: f64,
+    log: &[crate::sim::Logged],
+) -> std::io::Result<()> {
+    use std::fmt::Write as _;
+    let mut text = String::from("action,received,answered\n");
+    let _ = writeln!(text, "keyaudit-spawned,{spawned:.6},{spawned:.6}");
+    for entry in log {
+        let _ = writeln!(text, "{},{:.6},{:.6}", entry.action.name(), entry.received, entry.answered);
+    }
+    let _ = writeln!(text, "keyaudit-exited,{exited:.6},{exited:.6}");
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(format!("{name}.csv")), text)
 }
 
 /// The launcher's exit code when it could not start the program.
