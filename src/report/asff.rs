@@ -78,8 +78,7 @@ pub fn finding_id(row: &FindingRow) -> String {
 }
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &findings(report))?;
-    writeln!(out)
+    super::write_json(out, &findings(report))
 }
 
 /// The report's findings as ASFF objects, in report order: what `--format asff` writes and

