@@ -26,7 +26,7 @@ pub(super) const RULE: Rule = Rule {
 };
 
 fn check(context: &Context, user: &User, hits: &mut Vec<Hit>) {
-    if user.details.is_none() || super::owner_of(user, &context.owner_tag_keys).is_some() {
+    if user.details.is_none() || super::owner_of(user, context.owner_tag_keys).is_some() {
         return;
     }
     let keys = context.owner_tag_keys.join(", ");

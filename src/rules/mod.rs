@@ -268,11 +268,11 @@ pub static RULES: &[Rule] = &[
 ];
 
 /// What a check sees besides the user.
-pub struct Context {
+pub struct Context<'a> {
     pub as_of: DateTime<Utc>,
     pub thresholds: Thresholds,
     /// `[owners] tag-keys`: the tags that name a user's owner, first match wins.
-    pub owner_tag_keys: Vec<String>,
+    pub owner_tag_keys: &'a [String],
 }
 
 /// What a check reports; the engine adds rule, severity, account and key details.
@@ -341,54 +341,77 @@ pub fn evaluate(inventory: &Inventory, settings: &RuleSettings, as_of: DateTime<
     findings
 }
 
-/// One account's findings, in no particular order.
+/// Users evaluated per rayon task: enough that a small account is one task, few enough that a
+/// single large account (5,000 users) spreads over every core.
+const USERS_PER_TASK: usize = 256;
+
+/// One account's findings, in no particular order. The users of one account are independent
+/// too: a scan of one large account evaluates them on every core.
 fn evaluate_account(account: &Account, settings: &RuleSettings, as_of: DateTime<Utc>) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let mut hits = Vec::new();
-    // Each user (and the account's root) under the settings of the scope that applies.
-    let subjects = account.users.iter().map(Some).chain([None]);
-    for user in subjects {
-        let effective = scope::Effective::of(settings, account, user);
-        let context = Context {
-            as_of,
-            thresholds: effective.thresholds,
-            owner_tag_keys: settings.owner_tag_keys.clone(),
-        };
-        for rule in RULES {
-            let RuleLevel::Severity(severity) = effective.level(rule.rule_id) else {
-                continue;
-            };
-            match (rule.check, user) {
-                (Check::User(check), Some(user)) => check(&context, user, &mut hits),
-                (Check::Account(check), None) => check(&context, account, &mut hits),
-                _ => continue,
+    let mut findings: Vec<Finding> = account
+        .users
+        .par_chunks(USERS_PER_TASK)
+        .flat_map_iter(|users| {
+            let mut findings = Vec::new();
+            let mut hits = Vec::new();
+            for user in users {
+                evaluate_subject(account, Some(user), settings, as_of, &mut hits, &mut findings);
             }
-            let user_name = user.map_or(ROOT_USER, |user| user.user_name.as_str());
-            let owner = user.and_then(|user| owner_of(user, &settings.owner_tag_keys)).map(str::to_string);
-            let privileged_via =
-                user.and_then(|user| user.details.as_ref()).map(|d| d.privileged_via.clone());
-            findings.extend(hits.drain(..).map(|hit| {
-                let mut finding = Finding {
-                    rule: rule.rule_id,
-                    severity,
-                    account_id: account.account_id.clone(),
-                    user_name: hit.subject.unwrap_or_else(|| user_name.to_string()),
-                    access_key_id: hit.key.as_ref().map(|key| key.access_key_id.clone()),
-                    key_ids: hit.key_ids,
-                    message: hit.message,
-                    key: hit.key,
-                    suppression: None,
-                    baseline: None,
-                    owner: owner.clone(),
-                    privileged_via: privileged_via.clone(),
-                    scope: effective.scope_name(),
-                };
-                escalate(&mut finding, settings);
-                finding
-            }));
-        }
-    }
+            findings
+        })
+        .collect();
+    evaluate_subject(account, None, settings, as_of, &mut Vec::new(), &mut findings);
     findings
+}
+
+/// The findings on one user (`None`: the account's root), under the settings of the scope
+/// that applies to it.
+fn evaluate_subject(
+    account: &Account,
+    user: Option<&User>,
+    settings: &RuleSettings,
+    as_of: DateTime<Utc>,
+    hits: &mut Vec<Hit>,
+    findings: &mut Vec<Finding>,
+) {
+    let effective = scope::Effective::of(settings, account, user);
+    let context =
+        Context { as_of, thresholds: effective.thresholds, owner_tag_keys: &settings.owner_tag_keys };
+    let user_name = user.map_or(ROOT_USER, |user| user.user_name.as_str());
+    for rule in RULES {
+        let RuleLevel::Severity(severity) = effective.level(rule.rule_id) else {
+            continue;
+        };
+        match (rule.check, user) {
+            (Check::User(check), Some(user)) => check(&context, user, hits),
+            (Check::Account(check), None) => check(&context, account, hits),
+            _ => continue,
+        }
+        if hits.is_empty() {
+            continue;
+        }
+        let owner = user.and_then(|user| owner_of(user, &settings.owner_tag_keys)).map(str::to_string);
+        let privileged_via = user.and_then(|user| user.details.as_ref()).map(|d| d.privileged_via.clone());
+        findings.extend(hits.drain(..).map(|hit| {
+            let mut finding = Finding {
+                rule: rule.rule_id,
+                severity,
+                account_id: account.account_id.clone(),
+                user_name: hit.subject.unwrap_or_else(|| user_name.to_string()),
+                access_key_id: hit.key.as_ref().map(|key| key.access_key_id.clone()),
+                key_ids: hit.key_ids,
+                message: hit.message,
+                key: hit.key,
+                suppression: None,
+                baseline: None,
+                owner: owner.clone(),
+                privileged_via: privileged_via.clone(),
+                scope: effective.scope_name(),
+            };
+            escalate(&mut finding, settings);
+            finding
+        }));
+    }
 }
 
 /// One severity level up for a privileged user's finding, and the reason in its message.
@@ -471,7 +494,7 @@ pub(crate) mod test_support {
         let context = Context {
             as_of: as_of(),
             thresholds: Thresholds::default(),
-            owner_tag_keys: DEFAULT_OWNER_TAG_KEYS.map(String::from).into(),
+            owner_tag_keys: &DEFAULT_OWNER_TAG_KEYS.map(String::from),
         };
         let mut hits = Vec::new();
         match rule.check {
