@@ -126,7 +126,13 @@ pub fn scan(plan: ScanPlan) -> Result<ExitStatus, AppError> {
     }
     warn_if_incomplete(&inventory);
     report_failures(&failures, "the other outputs were written");
-    Ok(evaluated.gate.status().unless_outputs_failed(failures.len()))
+    let status = evaluated.gate.status().unless_outputs_failed(failures.len());
+    // Freeing a large inventory and its report is the last thing the scan would do before the
+    // process exits (30 ms of a 5,000-user scan, measured): a thread of its own does it, and
+    // the exit does not wait for it. (Without a thread, they are freed here.)
+    let _ =
+        std::thread::Builder::new().name("keyaudit-free".into()).spawn(move || drop((inventory, evaluated)));
+    Ok(status)
 }
 
 /// `--publish`: where the findings go, connected before the outputs are written.
