@@ -4,7 +4,8 @@
 
 use std::process::Output;
 
-use keyaudit_bench::sim::{Action, Latency, Logged, RateLimit, SimConfig, Simulator};
+use keyaudit_bench::faults::{Fault, FaultKind};
+use keyaudit_bench::sim::{Action, Latency, Logged, RateLimit, SimConfig, Simulator, ACCOUNT_ID};
 use serde_json::Value;
 
 mod common;
@@ -56,12 +57,18 @@ async fn a_call_that_always_fails_is_an_error_row_and_exit_3() {
     assert_eq!(errors[0]["operation"], "ListAccessKeys");
     assert_eq!(errors[0]["code"], "AccessDenied");
     assert_eq!(errors[0]["user_name"], "user-000007");
+    // Named by the account STS gave, though the crawl began before STS answered.
+    assert_eq!(errors[0]["account_id"], ACCOUNT_ID);
     assert_eq!(report["summary"]["users"], 20, "the other users are all there");
 }
 
 /// The request log of a scan of `users` users with `keys_per_user` (no rate limit,
 /// `latency_ms` per call), with its report checked complete.
 async fn logged_scan(users: usize, keys_per_user: usize, latency_ms: u64) -> Vec<Logged> {
+    logged_scan_and_report(users, keys_per_user, latency_ms).await.0
+}
+
+async fn logged_scan_and_report(users: usize, keys_per_user: usize, latency_ms: u64) -> (Vec<Logged>, Value) {
     let config = SimConfig {
         users,
         keys_per_user: vec![keys_per_user],
@@ -74,7 +81,7 @@ async fn logged_scan(users: usize, keys_per_user: usize, latency_ms: u64) -> Vec
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(report["summary"]["users"], users);
     assert_eq!(report["complete"], true, "{}", report["errors"]);
-    sim.request_log()
+    (sim.request_log(), report)
 }
 
 fn of(log: &[Logged], action: Action) -> Vec<Logged> {
@@ -131,4 +138,50 @@ async fn a_small_account_reads_its_details_after_its_keys() {
         "details at {:?}, last key call answered at {last_key_call:.3} s",
         details[0]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_own_account_is_crawled_beside_get_caller_identity_and_named_by_it() {
+    let (log, report) = logged_scan_and_report(50, 1, 20).await;
+    let identity = of(&log, Action::GetCallerIdentity);
+    assert_eq!(identity.len(), 1);
+    // Waiting for STS to name the account cost every scan a round trip before its first IAM call.
+    for action in [Action::GetAccountSummary, Action::ListUsers] {
+        let first = of(&log, action)[0];
+        assert!(
+            first.received < identity[0].answered,
+            "{action:?} {first:?}, GetCallerIdentity {:?}",
+            identity[0]
+        );
+    }
+    // ...and what was crawled meanwhile carries the id STS gave, everywhere.
+    assert_eq!(report["accounts"][0]["account_id"], ACCOUNT_ID);
+    let keys = report["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 50);
+    assert!(keys.iter().all(|key| key["account_id"] == ACCOUNT_ID), "{keys:?}");
+    let findings = report["findings"].as_array().unwrap();
+    assert!(!findings.is_empty() && findings.iter().all(|f| f["account_id"] == ACCOUNT_ID));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_get_caller_identity_leaves_nothing_of_the_crawl_begun_beside_it() {
+    // STS fails for good while IAM answers: as when GetCallerIdentity came first, the scan is
+    // that one error, exit 3, and no account, user or key from the crawl that started beside it
+    // (fast answers: the crawl may well have ended before STS gave up).
+    let config = SimConfig {
+        users: 30,
+        faults: vec![Fault::permanent(Action::GetCallerIdentity, FaultKind::Status(500))],
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(&config).await.expect("simulator");
+    let (output, report) = scan(&sim).await;
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report["complete"], false);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["operation"], "GetCallerIdentity");
+    assert_eq!(report["accounts"], serde_json::json!([]));
+    assert_eq!(report["summary"]["users"], 0);
+    assert_eq!(report["keys"], serde_json::json!([]));
+    assert!(sim.stats().per_action[Action::GetCallerIdentity as usize] >= 2, "retried first");
 }

@@ -16,6 +16,7 @@ use aws_config::SdkConfig;
 use aws_sdk_iam::config::SharedCredentialsProvider;
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 use chrono::Utc;
+use futures::future::Either;
 use futures::stream::{self, StreamExt};
 
 use tokio::time::Instant;
@@ -23,7 +24,7 @@ use tokio::time::Instant;
 use super::client::Shared;
 use super::errors::deadline_row;
 use super::sessions::Sessions;
-use super::{crawl_account, scan_error, within, Connection, CrawlOptions, Progress};
+use super::{crawl_account, scan_error, within, Connection, CrawlOptions, LastUsedSource, Progress};
 use crate::model::{Account, Inventory, ScanError, Shard, INVENTORY_SCHEMA_VERSION};
 
 /// Which accounts to scan and how to get into them.
@@ -77,7 +78,28 @@ pub async fn scan_many(
         errors,
         shard: options.shard,
     };
-    let caller = match base.account_id(false, crawl.deadline).await {
+    let own_only = !options.org && options.accounts.is_none() && options.shard.is_none();
+    let caller_crawled = match &base.config {
+        // The caller's own account alone: its crawl starts beside GetCallerIdentity, which
+        // only names the account, instead of a round trip after it. (A credential report's
+        // warning names the account while the crawl runs, so that source waits as before.)
+        Some(config) if own_only && crawl.last_used_source == LastUsedSource::Api => {
+            Some(scan_own(base, config, crawl, progress).await)
+        }
+        _ => None,
+    };
+    let caller = match caller_crawled {
+        Some(Ok((caller, account, errors))) => {
+            let reached = BTreeMap::from([(caller.clone(), base.config.clone().expect("own config"))]);
+            return (
+                inventory(vec![account], errors),
+                Sessions::of_crawl(base.config.clone(), Ok(caller), reached),
+            );
+        }
+        Some(Err(error)) => Err(error),
+        None => base.account_id(false, crawl.deadline).await,
+    };
+    let caller = match caller {
         Ok(id) => id,
         Err(error) => {
             let why = format!(
@@ -128,6 +150,43 @@ pub async fn scan_many(
     let mut reached = std::mem::take(&mut *reached.lock().unwrap_or_else(|e| e.into_inner()));
     reached.retain(|id, _| crawled.contains(id.as_str()));
     (inventory(accounts, errors), Sessions::of_crawl(base.config.clone(), Ok(caller), reached))
+}
+
+/// What the crawl of the caller's own account calls it until GetCallerIdentity has answered:
+/// never seen outside [`scan_own`], which renames it.
+const UNNAMED: &str = "the caller's account";
+
+/// Crawls the caller's own account beside GetCallerIdentity. If that fails, nothing else
+/// counts, as when it came first: the crawl is dropped (its calls cancelled) and the error is
+/// returned. Otherwise the account and its error rows take the id STS gave.
+async fn scan_own(
+    base: &Connection,
+    config: &SdkConfig,
+    crawl: &CrawlOptions,
+    progress: &dyn Progress,
+) -> Result<(String, Account, Vec<ScanError>), ScanError> {
+    progress.accounts_total(1);
+    let connection = Connection::for_account(config, "own", crawl.concurrency, &base.shared);
+    let crawled = crawl_account(&connection.iam, &connection.limiter, UNNAMED.to_string(), crawl, progress);
+    let identify = base.account_id(false, crawl.deadline);
+    // On the heap: the crawl's future overflowed a test thread's stack in debug builds.
+    let ((mut account, mut errors), caller) =
+        match futures::future::select(Box::pin(identify), Box::pin(crawled)).await {
+            Either::Left((Err(error), _crawl)) => {
+                progress.account_done();
+                return Err(error);
+            }
+            Either::Left((Ok(caller), crawl)) => (crawl.await, caller),
+            Either::Right((crawled, identify)) => (crawled, identify.await?),
+        };
+    progress.account_done();
+    account.account_id.clone_from(&caller);
+    for error in &mut errors {
+        if error.account_id.as_deref() == Some(UNNAMED) {
+            error.account_id = Some(caller.clone());
+        }
+    }
+    Ok((caller, account, errors))
 }
 
 /// The accounts to scan, and the errors met choosing them. When the Organization cannot be
