@@ -295,7 +295,7 @@ mod tests {
             privileged: None,
             privileged_via: Vec::new(),
             scope: None,
-            controls: Vec::new(),
+            controls: Vec::new().into(),
         }
     }
 

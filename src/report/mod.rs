@@ -19,6 +19,7 @@ pub use plan::render_plan;
 pub(crate) use table::new_table;
 pub use table::{GroupBy, TableStyle, MIN_WIDTH};
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::Path;
@@ -482,9 +483,10 @@ pub struct FindingRow {
     /// The `[[scope]]` whose thresholds and levels applied; null: the base settings.
     #[serde(default)]
     pub scope: Option<String>,
-    /// The compliance controls the rule checks (`CIS AWS Foundations v3.0.0/1.14`, ...).
+    /// The compliance controls the rule checks (`CIS AWS Foundations v3.0.0/1.14`, ...): the
+    /// rule's one list ([`RuleId::requirements`]), owned only when read back from a file.
     #[serde(default)]
-    pub controls: Vec<String>,
+    pub controls: Cow<'static, [String]>,
 }
 
 impl KeyRow {
@@ -619,13 +621,7 @@ impl Report {
                     privileged: finding.privileged_via.as_ref().map(|reasons| !reasons.is_empty()),
                     privileged_via: finding.privileged_via.clone().unwrap_or_default(),
                     scope: finding.scope.clone(),
-                    controls: finding
-                        .rule
-                        .rule()
-                        .controls
-                        .iter()
-                        .map(|control| control.requirement())
-                        .collect(),
+                    controls: Cow::Borrowed(finding.rule.requirements()),
                 }
             })
             .collect();

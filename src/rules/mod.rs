@@ -26,6 +26,21 @@ impl RuleId {
     pub fn rule(self) -> &'static Rule {
         RULES.iter().find(|rule| rule.rule_id == self).expect("every RuleId has a row in RULES (tested)")
     }
+
+    /// The rule's controls as text ([`Control::requirement`]), made once per process: a report
+    /// names them on every finding, and a copy each was five strings per finding, about a
+    /// tenth of a large report's memory.
+    pub fn requirements(self) -> &'static [String] {
+        static MADE: std::sync::OnceLock<Vec<Vec<String>>> = std::sync::OnceLock::new();
+        let made = MADE.get_or_init(|| {
+            RULES.iter().map(|rule| rule.controls.iter().map(Control::requirement).collect()).collect()
+        });
+        let index = RULES
+            .iter()
+            .position(|rule| rule.rule_id == self)
+            .expect("every RuleId has a row in RULES (tested)");
+        &made[index]
+    }
 }
 
 /// Which threshold a rule reads; the names are the config keys and the flags.
@@ -579,6 +594,11 @@ mod tests {
              AWS Security Hub IAM.3; PCI DSS v4.0 8.3.9, 8.6.3"
         );
         assert_eq!(RuleId::RootAccessKey.rule().controls[2].requirement(), "AWS Security Hub/IAM.4");
+        // The list made once per process is each rule's own, in its order.
+        for rule in RULES {
+            let each: Vec<String> = rule.controls.iter().map(Control::requirement).collect();
+            assert_eq!(rule.rule_id.requirements(), each.as_slice(), "{}", rule.id);
+        }
     }
 
     #[test]
