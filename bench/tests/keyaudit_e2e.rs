@@ -19,6 +19,15 @@ async fn scan(sim: &Simulator) -> (Output, Value) {
     (output, report)
 }
 
+/// A scan that must end incomplete: exit 3 and `"complete": false`.
+async fn incomplete_scan(config: &SimConfig) -> (Simulator, Value) {
+    let sim = Simulator::start(config).await.expect("simulator");
+    let (output, report) = scan(&sim).await;
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report["complete"], false);
+    (sim, report)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_two_page_crawl_completes_with_every_key() {
     // 1,100 users: two ListUsers pages of 1,000; 1,650 keys; ~2,750 calls at 150/s (low
@@ -48,10 +57,7 @@ async fn a_throttled_two_page_crawl_completes_with_every_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_always_fails_is_an_error_row_and_exit_3() {
     let config = SimConfig { users: 20, denied_users: vec!["user-000007".into()], ..SimConfig::default() };
-    let sim = Simulator::start(&config).await.expect("simulator");
-    let (output, report) = scan(&sim).await;
-    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(report["complete"], false);
+    let (_sim, report) = incomplete_scan(&config).await;
     let errors = report["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["operation"], "ListAccessKeys");
@@ -173,10 +179,7 @@ async fn a_failed_get_caller_identity_leaves_nothing_of_the_crawl_begun_beside_i
         faults: vec![Fault::permanent(Action::GetCallerIdentity, FaultKind::Status(500))],
         ..SimConfig::default()
     };
-    let sim = Simulator::start(&config).await.expect("simulator");
-    let (output, report) = scan(&sim).await;
-    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(report["complete"], false);
+    let (sim, report) = incomplete_scan(&config).await;
     let errors = report["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["operation"], "GetCallerIdentity");
