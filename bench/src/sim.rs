@@ -577,13 +577,13 @@ impl Simulator {
         stats
     }
 
-    /// Every request so far in the order they were answered (empty unless
-    /// [`SimConfig::log_requests`]).
     /// Seconds since the simulator started, on the clock of [`Logged`].
     pub fn elapsed(&self) -> f64 {
         self.state.started.elapsed().as_secs_f64()
     }
 
+    /// Every request so far in the order they were answered (empty unless
+    /// [`SimConfig::log_requests`]).
     pub fn request_log(&self) -> Vec<Logged> {
         self.state
             .log

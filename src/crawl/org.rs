@@ -84,19 +84,19 @@ pub async fn scan_many(
         // only names the account, instead of a round trip after it. (A credential report's
         // warning names the account while the crawl runs, so that source waits as before.)
         Some(config) if own_only && crawl.last_used_source == LastUsedSource::Api => {
-            Some(scan_own(base, config, crawl, progress).await)
+            Some((config, scan_own(base, config, crawl, progress).await))
         }
         _ => None,
     };
     let caller = match caller_crawled {
-        Some(Ok((caller, account, errors))) => {
-            let reached = BTreeMap::from([(caller.clone(), base.config.clone().expect("own config"))]);
+        Some((config, Ok((caller, account, errors)))) => {
+            let reached = BTreeMap::from([(caller.clone(), config.clone())]);
             return (
                 inventory(vec![account], errors),
                 Sessions::of_crawl(base.config.clone(), Ok(caller), reached),
             );
         }
-        Some(Err(error)) => Err(error),
+        Some((_, Err(error))) => Err(error),
         None => base.account_id(false, crawl.deadline).await,
     };
     let caller = match caller {

@@ -729,7 +729,6 @@ impl Report {
     }
 }
 
-/// Dates in tables and CSV: RFC 3339 in UTC, to the second.
 /// Writes `value` as pretty-printed JSON and a newline: every JSON document keyaudit writes.
 ///
 /// serde_json writes a token at a time. Handed `out` itself, each token was a virtual call
@@ -762,6 +761,7 @@ fn iso8601_or_null<S: serde::Serializer>(
     }
 }
 
+/// Dates in tables and CSV: RFC 3339 in UTC, to the second.
 pub(crate) fn format_date(date: DateTime<Utc>) -> String {
     date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
