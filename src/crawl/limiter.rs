@@ -32,6 +32,11 @@
 //!   retry's delay, instead of an
 //!   exponential backoff of up to 20 s during which the call held a slot and offered nothing.
 //!
+//! - **listings go ahead**: a call that finds more work (a page of users, a user's keys) takes
+//!   the next free place before the calls already waiting ([`Limiter::acquire_ahead`]), so
+//!   the work it finds is queued early and the end of a crawl is not a user's calls one
+//!   round trip after another.
+//!
 //! Attempts are observed by [`ThrottleObserver`], an SDK interceptor, so the SDK's own
 //! retries feed the limiter too. A [`Budget`] shared by all accounts bounds the calls in flight
 //! across an Organization (and with them the connections of the one shared HTTP pool).
@@ -132,8 +137,9 @@ impl Budget {
 #[derive(Debug)]
 pub struct Limiter {
     pace: Mutex<Pace>,
-    /// Woken when a call ends or the window grows.
+    /// Woken when a call ends or the window grows: calls that go ahead first.
     freed: Notify,
+    freed_ahead: Notify,
     budget: Option<Arc<Budget>>,
     attempts: AtomicU64,
     throttled: AtomicU64,
@@ -145,6 +151,8 @@ struct Pace {
     window: f64,
     max_window: usize,
     in_flight: usize,
+    /// Calls waiting in [`Limiter::acquire_ahead`]: the others leave them this many places.
+    ahead_waiting: usize,
     /// Requests per second, or `None` before the first throttle.
     rate: Option<f64>,
     /// When the next call (or paced retry) may start.
@@ -193,8 +201,23 @@ pub struct Permit<'a> {
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         self.limiter.lock().in_flight -= self.places;
-        for _ in 0..self.places {
-            self.limiter.freed.notify_one();
+        self.limiter.wake(self.places);
+    }
+}
+
+/// Counts a call waiting in [`Limiter::acquire_ahead`] while it waits, so that the other calls
+/// leave it a place; uncounted when it takes one, or when it gives up waiting.
+struct AheadWaiting<'a> {
+    limiter: &'a Limiter,
+    waiting: bool,
+}
+
+impl Drop for AheadWaiting<'_> {
+    fn drop(&mut self) {
+        if self.waiting {
+            // Given up (the deadline, a cancelled crawl): the place kept for it may be free.
+            self.limiter.lock().ahead_waiting -= 1;
+            self.limiter.wake_more();
         }
     }
 }
@@ -229,6 +252,7 @@ impl Limiter {
                 window: INITIAL_WINDOW.min(max_window) as f64,
                 max_window,
                 in_flight: 0,
+                ahead_waiting: 0,
                 rate: None,
                 next_start: now,
                 last_decrease: None,
@@ -239,6 +263,7 @@ impl Limiter {
                 estimate: Estimate::Measured,
             }),
             freed: Notify::new(),
+            freed_ahead: Notify::new(),
             budget,
             attempts: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
@@ -275,13 +300,74 @@ impl Limiter {
             freed.as_mut().enable();
             {
                 let mut pace = self.lock();
-                if ((pace.in_flight + places) as f64) <= pace.window.floor().max(places as f64) {
+                let free = (pace.window.floor() as usize).saturating_sub(pace.ahead_waiting);
+                if pace.in_flight + places <= free.max(places) {
                     pace.in_flight += places;
                     break;
                 }
             }
             freed.await;
         }
+        self.wake_more();
+        self.paced(places).await
+    }
+
+    /// [`Limiter::acquire`] for a call that goes ahead of those waiting in it: a call that
+    /// finds more work (a user's ListAccessKeys, whose keys are the GetAccessKeyLastUsed calls
+    /// after it). In a first-come order a user taken up last waited behind every queued call
+    /// twice, once per round trip, and its keys were the only calls left in flight at the end
+    /// of a crawl (measured, 5,000 users at 64 in flight: the last ListAccessKeys 0.10 s before
+    /// the last answer, with 47 and then 13 calls in flight in that last 0.10 s).
+    pub async fn acquire_ahead(&self) -> Option<Permit<'_>> {
+        self.lock().ahead_waiting += 1;
+        let mut waiting = AheadWaiting { limiter: self, waiting: true };
+        loop {
+            let freed = self.freed_ahead.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut pace = self.lock();
+                if (pace.in_flight + 1) as f64 <= pace.window.floor().max(1.0) {
+                    pace.in_flight += 1;
+                    pace.ahead_waiting -= 1;
+                    waiting.waiting = false;
+                    break;
+                }
+            }
+            freed.await;
+        }
+        self.wake_more();
+        self.paced(1).await
+    }
+
+    /// Wakes waiting calls for `places` places freed (or added): those going ahead first.
+    fn wake(&self, places: usize) {
+        let ahead = self.lock().ahead_waiting;
+        for place in 0..places {
+            match place < ahead {
+                true => self.freed_ahead.notify_one(),
+                false => self.freed.notify_one(),
+            }
+        }
+    }
+
+    /// After a call took its places: if places are still free (several were freed while the
+    /// woken waited), wake the next waiter too, so none stays free while calls wait.
+    fn wake_more(&self) {
+        let pace = self.lock();
+        let window = pace.window.floor() as usize;
+        let (ahead, free) = (pace.ahead_waiting > 0, pace.in_flight < window);
+        drop(pace);
+        if free {
+            match ahead {
+                true => self.freed_ahead.notify_one(),
+                false => self.freed.notify_one(),
+            }
+        }
+    }
+
+    /// The rest of an acquire once the window's places are held: the pace, then the budget.
+    async fn paced(&self, places: usize) -> Option<Permit<'_>> {
         // From here on, dropping the permit gives the window places back.
         let mut permit = Permit { limiter: self, places, _budget: None };
         let wait = (0..places).map(|_| self.reserve_slot()).max().unwrap_or_default();
@@ -388,7 +474,7 @@ impl Limiter {
             pace.window.floor() > before
         };
         if grew {
-            self.freed.notify_one();
+            self.wake(1);
         }
     }
 
@@ -834,5 +920,76 @@ mod tests {
         let share = stats.throttled as f64 / stats.attempts as f64;
         assert!(total >= 240, "at least 95% of the limit: {total}");
         assert!(share < 0.085, "few attempts throttled: {share:.3} ({stats:?})");
+    }
+
+    /// Lets every spawned task run until it waits again (the clock is paused: no time passes
+    /// unless everything waits on it).
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_going_ahead_takes_the_next_free_place_before_calls_waiting_longer() {
+        use std::sync::atomic::AtomicBool;
+        let limiter = Limiter::new(64);
+        let mut held: Vec<_> = (0..INITIAL_WINDOW).map(|_| limiter.clone()).collect();
+        let mut permits = Vec::new();
+        for limiter in &mut held {
+            permits.push(limiter.acquire().await.expect("a place"));
+        }
+        let waiter = |ahead: bool| {
+            let (limiter, got) = (limiter.clone(), Arc::new(AtomicBool::new(false)));
+            let flag = got.clone();
+            let task = tokio::spawn(async move {
+                let _permit = match ahead {
+                    true => limiter.acquire_ahead().await,
+                    false => limiter.acquire().await,
+                };
+                flag.store(true, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+            });
+            (task, got)
+        };
+        let (_first, first_got) = waiter(false);
+        settle().await;
+        let (_ahead, ahead_got) = waiter(true);
+        settle().await;
+        // A call that asks now finds no place either: the next is kept for the one ahead.
+        drop(permits.pop());
+        let late = tokio::time::timeout(Duration::from_millis(1), limiter.acquire()).await;
+        assert!(late.is_err(), "a new call takes the place kept for the call going ahead");
+        settle().await;
+        assert!(ahead_got.load(Ordering::SeqCst), "the call going ahead has the freed place");
+        assert!(!first_got.load(Ordering::SeqCst), "the call waiting longer still waits");
+        drop(permits.pop());
+        settle().await;
+        assert!(first_got.load(Ordering::SeqCst), "the next place is the earlier call's");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_going_ahead_that_gives_up_leaves_its_place_to_the_others() {
+        let limiter = Limiter::new(64);
+        let mut permits = Vec::new();
+        for _ in 0..INITIAL_WINDOW {
+            permits.push(limiter.acquire().await.expect("a place"));
+        }
+        let other = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.acquire().await.map(|_| ()) })
+        };
+        let ahead = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.acquire_ahead().await.map(|_| ()) })
+        };
+        settle().await;
+        // The freed place is offered to the call going ahead, which is cancelled (a deadline,
+        // a crawl given up) before it takes it.
+        drop(permits.pop());
+        ahead.abort();
+        let got = tokio::time::timeout(Duration::from_secs(1), other).await;
+        assert!(matches!(got, Ok(Ok(Some(())))), "the other call has the place: {got:?}");
+        assert_eq!(limiter.lock().ahead_waiting, 0);
     }
 }

@@ -19,7 +19,7 @@ mod sessions;
 pub use client::{connect, ConnectOptions, Connection, RetryMode, Shared, DEFAULT_TOTAL_IN_FLIGHT};
 pub(crate) use errors::scan_error;
 use errors::{error_row, CallError};
-pub use limiter::Limiter;
+pub use limiter::{Limiter, Permit};
 pub use org::{scan_accounts, scan_many, AccountsOptions, DEFAULT_ROLE_NAME};
 use pagination::{Page, PaginationError, Walk};
 pub use report_source::{LastUsedSource, ReportHints};
@@ -267,7 +267,7 @@ async fn list_users_page(
     marker: Option<String>,
 ) -> Result<ListUsersOutput, ScanError> {
     let request = iam.list_users().set_marker(marker).max_items(LIST_USERS_PAGE_SIZE);
-    call(permits, deadline, || request.send())
+    call_ahead(permits, deadline, || request.send())
         .await
         .map_err(|error| error.row(Some(account), None, None, "ListUsers"))
 }
@@ -326,8 +326,32 @@ async fn call<T, E, F>(
 where
     F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
+    call_with(permits.acquire(), deadline, send).await
+}
+
+/// [`call`] for a call that finds more work (a listing): it goes ahead of the calls waiting
+/// for the limiter ([`Limiter::acquire_ahead`]).
+async fn call_ahead<T, E, F>(
+    permits: &Limiter,
+    deadline: Option<Instant>,
+    send: impl FnOnce() -> F,
+) -> Result<T, CallError<E>>
+where
+    F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+{
+    call_with(permits.acquire_ahead(), deadline, send).await
+}
+
+async fn call_with<'p, T, E, F>(
+    permit: impl Future<Output = Option<Permit<'p>>>,
+    deadline: Option<Instant>,
+    send: impl FnOnce() -> F,
+) -> Result<T, CallError<E>>
+where
+    F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+{
     let answer = within(deadline, async {
-        let _permit = permits.acquire().await;
+        let _permit = permit.await;
         Box::pin(send()).await
     });
     answer.await.ok_or(CallError::DeadlineExceeded)?.map_err(|error| CallError::Sdk(Box::new(error)))
@@ -565,7 +589,7 @@ async fn list_access_keys(
     let mut metadata = Vec::new();
     loop {
         let request = iam.list_access_keys().user_name(user_name).set_marker(marker);
-        let page = match call(permits, deadline, || request.send()).await {
+        let page = match call_ahead(permits, deadline, || request.send()).await {
             Ok(page) => page,
             Err(error) => {
                 return (metadata, Some(error.row(Some(account), Some(user_name), None, "ListAccessKeys")))
