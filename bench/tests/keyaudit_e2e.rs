@@ -127,6 +127,30 @@ async fn a_large_account_lists_its_users_ahead_and_reads_its_details_beside_its_
     );
 }
 
+/// IAM calls asked for in the round trip after the first ListUsers page was answered: from
+/// the first of them, for half the latency (none of them can have been answered by then).
+fn second_round_trip(log: &[Logged], latency_ms: u64) -> usize {
+    let first_page =
+        of(log, Action::ListUsers).iter().map(|page| page.answered).fold(f64::INFINITY, f64::min);
+    let after: Vec<f64> = log
+        .iter()
+        .filter(|entry| entry.action != Action::GetCallerIdentity && entry.received >= first_page)
+        .map(|entry| entry.received)
+        .collect();
+    let starts = after.iter().copied().fold(f64::INFINITY, f64::min);
+    after.iter().filter(|&&received| received < starts + latency_ms as f64 / 2000.0).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_account_opens_its_window_wider_after_its_first_round_trip() {
+    // Slow start: 2 calls, then 4. An account of more than 1,000 users goes to 8 once its
+    // summary says so; one of 1,000 does not.
+    let large = second_round_trip(&logged_scan(1001, 1, 50).await, 50);
+    let small = second_round_trip(&logged_scan(1000, 1, 50).await, 50);
+    assert!(large >= 8, "1,001 users: {large} calls in the second round trip");
+    assert!(small <= 4, "1,000 users: {small} calls in the second round trip");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_account_reads_its_details_after_its_keys() {
     // One details page: read beside the keys, it was one more call in each account's first

@@ -142,6 +142,9 @@ pub async fn crawl_account(
     }
 
     let expected = summary.as_ref().map_or(IAM_USERS_QUOTA, |summary| summary.users);
+    if summary.as_ref().is_some_and(|summary| summary.users > LARGE_ACCOUNT_USERS) {
+        permits.widen_start(LARGE_ACCOUNT_START_WINDOW);
+    }
     let max_pages = expected.div_ceil(LIST_USERS_PAGE_SIZE as usize) + EXTRA_LIST_USERS_PAGES;
     // The listing runs ahead of the key crawl, page after page, into a queue the crawl takes
     // users from. Pulled page by page as the crawl needed users, each next page was asked for
@@ -251,6 +254,16 @@ pub async fn crawl_account(
     let credential_report_generated_at = hints.map(|hints| hints.generated_at);
     (Account { account_id, users, root, credential_report_generated_at }, errors)
 }
+
+/// An account with more users than this starts its key crawl with
+/// [`LARGE_ACCOUNT_START_WINDOW`] calls in flight, not the few its first round trip allowed
+/// (slow start: 4). Its start is one round trip shorter (latency-c64: 0.05 s); at a low limit
+/// it costs a few more throttled attempts, once (7-9 at 10/s with a burst of 5, measured on
+/// the limiter's model), against the thousands of calls such an account takes. A small
+/// account is mostly its start, where the same throttles weigh most: with every account
+/// opening at 4, 1,000 accounts of 10 users took 25 s instead of 13.5 (measured).
+const LARGE_ACCOUNT_USERS: usize = 1000;
+const LARGE_ACCOUNT_START_WINDOW: usize = 8;
 
 /// Where a ListUsers listing is: the marker to ask with, and the pages so far.
 struct UserListing {
