@@ -144,6 +144,7 @@ pub async fn crawl_account(
     let expected = summary.as_ref().map_or(IAM_USERS_QUOTA, |summary| summary.users);
     if summary.as_ref().is_some_and(|summary| summary.users > LARGE_ACCOUNT_USERS) {
         permits.widen_start(LARGE_ACCOUNT_START_WINDOW);
+        permits.let_listings_ahead();
     }
     let max_pages = expected.div_ceil(LIST_USERS_PAGE_SIZE as usize) + EXTRA_LIST_USERS_PAGES;
     // The listing runs ahead of the key crawl, page after page, into a queue the crawl takes
@@ -255,9 +256,9 @@ pub async fn crawl_account(
     (Account { account_id, users, root, credential_report_generated_at }, errors)
 }
 
-/// An account with more users than this starts its key crawl with
-/// [`LARGE_ACCOUNT_START_WINDOW`] calls in flight, not the few its first round trip allowed
-/// (slow start: 4). Its start is one round trip shorter (latency-c64: 0.05 s); at a low limit
+/// An account with more users than this lets its listings go ahead of its other calls
+/// ([`Limiter::acquire_ahead`]), and starts its key crawl with [`LARGE_ACCOUNT_START_WINDOW`]
+/// calls in flight, not the few its first round trip allowed (slow start: 4). Its start is one round trip shorter (latency-c64: 0.05 s); at a low limit
 /// it costs a few more throttled attempts, once (7-9 at 10/s with a burst of 5, measured on
 /// the limiter's model), against the thousands of calls such an account takes. A small
 /// account is mostly its start, where the same throttles weigh most: with every account
