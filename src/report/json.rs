@@ -113,14 +113,29 @@ fn write_array<T: Serialize + Sync>(out: &mut impl Write, rows: &[T]) -> io::Res
         return out.write_all(b"[]");
     }
     out.write_all(b"[")?;
-    for (batch_index, batch) in rows.chunks(per_batch()).enumerate() {
-        let parts: Vec<Vec<u8>> =
-            batch.par_chunks(PER_TASK).map(render_elements).collect::<io::Result<_>>()?;
-        for (index, part) in parts.iter().enumerate() {
-            // Each element comes after a comma but the array's first.
-            let first = batch_index == 0 && index == 0;
-            out.write_all(if first { &part[1..] } else { part })?;
-        }
+    let render = |batch: &[T]| -> io::Result<Vec<Vec<u8>>> {
+        batch.par_chunks(PER_TASK).map(render_elements).collect()
+    };
+    let mut batches = rows.chunks(per_batch());
+    let mut ready = batches.next().map(render).transpose()?;
+    let mut first = true;
+    while let Some(parts) = ready.take() {
+        // The next batch is rendered while this one is written: written to a pipe, each
+        // write waits for the reader, and the cores sat idle meanwhile (measured, 7,500 keys:
+        // 62-71 ms to a pipe, 32-48 ms to /dev/null).
+        let mut next = None;
+        rayon::in_place_scope(|scope| {
+            if let Some(batch) = batches.next() {
+                scope.spawn(|_| next = Some(render(batch)));
+            }
+            for part in &parts {
+                // Each element comes after a comma but the array's first.
+                out.write_all(if first { &part[1..] } else { part })?;
+                first = false;
+            }
+            io::Result::Ok(())
+        })?;
+        ready = next.transpose()?;
     }
     out.write_all(b"\n  ]")
 }
