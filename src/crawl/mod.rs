@@ -19,7 +19,7 @@ mod sessions;
 pub use client::{connect, ConnectOptions, Connection, RetryMode, Shared, DEFAULT_TOTAL_IN_FLIGHT};
 pub(crate) use errors::scan_error;
 use errors::{error_row, CallError};
-pub use limiter::{Limiter, Permit};
+pub use limiter::Limiter;
 pub use org::{scan_accounts, scan_many, AccountsOptions, DEFAULT_ROLE_NAME};
 use pagination::{Page, PaginationError, Walk};
 pub use report_source::{LastUsedSource, ReportHints};
@@ -340,11 +340,11 @@ async fn call<T, E, F>(
 where
     F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
-    call_with(permits.acquire(), deadline, send).await
+    call_with(permits, false, deadline, send).await
 }
 
-/// [`call`] for a call that finds more work (a listing): it goes ahead of the calls waiting
-/// for the limiter ([`Limiter::acquire_ahead`]).
+/// [`call`] for a call that finds more work (a listing): in an account that lets listings go
+/// ahead, it goes ahead of the calls waiting for the limiter ([`Limiter::acquire_listing`]).
 async fn call_ahead<T, E, F>(
     permits: &Limiter,
     deadline: Option<Instant>,
@@ -353,11 +353,15 @@ async fn call_ahead<T, E, F>(
 where
     F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
-    call_with(permits.acquire_ahead(), deadline, send).await
+    call_with(permits, true, deadline, send).await
 }
 
-async fn call_with<'p, T, E, F>(
-    permit: impl Future<Output = Option<Permit<'p>>>,
+/// The wait for the limiter is made inside the call's future, not passed in made: a future
+/// passed in is held beside the call's every state, and every user waiting to be crawled
+/// holds one (with it passed in, org-40's peak memory was 79-84 MiB instead of 70, measured).
+async fn call_with<T, E, F>(
+    permits: &Limiter,
+    ahead: bool,
     deadline: Option<Instant>,
     send: impl FnOnce() -> F,
 ) -> Result<T, CallError<E>>
@@ -365,7 +369,10 @@ where
     F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
     let answer = within(deadline, async {
-        let _permit = permit.await;
+        let _permit = match ahead {
+            true => permits.acquire_listing().await,
+            false => permits.acquire().await,
+        };
         Box::pin(send()).await
     });
     answer.await.ok_or(CallError::DeadlineExceeded)?.map_err(|error| CallError::Sdk(Box::new(error)))
