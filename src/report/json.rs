@@ -17,16 +17,18 @@ use super::{Coverage, Report};
 
 /// Elements rendered by one rayon task.
 const PER_TASK: usize = 256;
-/// Tasks per core in a batch: enough that cores finishing early find more.
-const TASKS_PER_THREAD: usize = 4;
+/// Tasks per core in a batch: enough that cores finishing early find more (the next batch,
+/// rendered while this one is written, is more work for them too).
+const TASKS_PER_THREAD: usize = 2;
 
 /// The indentation of an array's elements at the top level of the report: two levels of
 /// serde_json's two spaces.
 const ELEMENT_INDENT: &[u8] = b"    ";
 
-/// Elements rendered before they are written: all that is held in memory at once (about
-/// 1 KiB each: 2.5 MiB on 2 cores), so a report of millions of findings is never whole in
-/// memory. (A fixed 16,384 added 25 MiB to the peak of a 7,500-key scan, measured.)
+/// Elements rendered before they are written; two batches are held at once, one written
+/// while the next renders (about 1 KiB an element: 2.5 MiB on 2 cores; with two batches of
+/// twice this, org-40's peak was 76 MiB instead of 71, measured), so a report of millions
+/// of findings is never whole in memory. (A fixed 16,384 added 25 MiB to the peak of a 7,500-key scan, measured.)
 fn per_batch() -> usize {
     PER_TASK * TASKS_PER_THREAD * rayon::current_num_threads().max(1)
 }
