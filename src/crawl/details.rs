@@ -10,7 +10,7 @@ use aws_sdk_iam::Client as IamClient;
 use tokio::time::Instant;
 
 use super::pagination::{Page, Walk};
-use super::{call, pagination_error, Limiter};
+use super::{call, pagination_error, Limiter, Wait};
 use crate::crawl::errors::error_row;
 use crate::model::{ScanError, UserDetails};
 use crate::privilege::{self, Grant, Groups, ManagedDocuments};
@@ -67,7 +67,7 @@ pub(super) async fn account_details(
             .filter(EntityType::LocalManagedPolicy)
             .max_items(PAGE_SIZE)
             .set_marker(marker.take());
-        let page = call(permits, deadline, || request.send())
+        let page = call(permits, Wait::InTurn, deadline, || request.send())
             .await
             .map_err(|e| e.row(Some(account), None, None, OPERATION))?;
         let items: Vec<Named> = page

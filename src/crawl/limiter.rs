@@ -1004,6 +1004,15 @@ mod tests {
         }
     }
 
+    /// Every place of a fresh limiter's window, taken.
+    async fn fill(limiter: &Limiter) -> Vec<Permit<'_>> {
+        let mut permits = Vec::new();
+        for _ in 0..INITIAL_WINDOW {
+            permits.push(limiter.acquire().await.expect("a place"));
+        }
+        permits
+    }
+
     /// Lets every spawned task run until it waits again (the clock is paused: no time passes
     /// unless everything waits on it).
     async fn settle() {
@@ -1032,11 +1041,7 @@ mod tests {
     async fn a_call_going_ahead_takes_the_next_free_place_before_calls_waiting_longer() {
         let limiter = Limiter::new(64);
         limiter.let_listings_ahead();
-        let mut held: Vec<_> = (0..INITIAL_WINDOW).map(|_| limiter.clone()).collect();
-        let mut permits = Vec::new();
-        for limiter in &mut held {
-            permits.push(limiter.acquire().await.expect("a place"));
-        }
+        let mut permits = fill(&limiter).await;
         let (_first, first_got) = waiter(&limiter, false);
         settle().await;
         let (_ahead, ahead_got) = waiter(&limiter, true);
@@ -1056,10 +1061,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn listings_wait_their_turn_unless_let_ahead() {
         let limiter = Limiter::new(64);
-        let mut permits = Vec::new();
-        for _ in 0..INITIAL_WINDOW {
-            permits.push(limiter.acquire().await.expect("a place"));
-        }
+        let mut permits = fill(&limiter).await;
         let (_first, first_got) = waiter(&limiter, false);
         settle().await;
         let (_listing, listing_got) = waiter(&limiter, true);
@@ -1074,10 +1076,7 @@ mod tests {
     async fn a_call_going_ahead_that_gives_up_leaves_its_place_to_the_others() {
         let limiter = Limiter::new(64);
         limiter.let_listings_ahead();
-        let mut permits = Vec::new();
-        for _ in 0..INITIAL_WINDOW {
-            permits.push(limiter.acquire().await.expect("a place"));
-        }
+        let mut permits = fill(&limiter).await;
         let other = {
             let limiter = limiter.clone();
             tokio::spawn(async move { limiter.acquire().await.map(|_| ()) })

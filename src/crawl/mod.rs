@@ -281,7 +281,7 @@ async fn list_users_page(
     marker: Option<String>,
 ) -> Result<ListUsersOutput, ScanError> {
     let request = iam.list_users().set_marker(marker).max_items(LIST_USERS_PAGE_SIZE);
-    call_ahead(permits, deadline, || request.send())
+    call(permits, Wait::Listing, deadline, || request.send())
         .await
         .map_err(|error| error.row(Some(account), None, None, "ListUsers"))
 }
@@ -325,43 +325,27 @@ fn pagination_error(
     error_row(Some(account), user, None, operation, problem.code(), problem.to_string())
 }
 
+/// Where a call waits for its place: in turn, or as a listing (a call that finds more work:
+/// in an account that lets listings go ahead, ahead of the calls waiting, see
+/// [`Limiter::acquire_listing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    InTurn,
+    Listing,
+}
+
 /// One IAM call under the account's limiter and the scan's deadline. The permit is held for
 /// the whole call, the SDK's retries included; the deadline covers the wait for it too.
 ///
 /// The call's future is made, on the heap, only once the permit is held: an SDK call's future
 /// is tens of kilobytes, and held inline by every user's crawl waiting for the limiter it
 /// was most of the memory of a scan (org-40: 122 of 135 MB of heap at the peak, in futures
-/// waiting at 10 calls/s).
+/// waiting at 10 calls/s). The wait for the permit is made inside, not passed in made: a
+/// future passed in is held beside the call's every state (passed in, org-40's peak memory
+/// was 79-84 MiB instead of 70, measured).
 async fn call<T, E, F>(
     permits: &Limiter,
-    deadline: Option<Instant>,
-    send: impl FnOnce() -> F,
-) -> Result<T, CallError<E>>
-where
-    F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-{
-    call_with(permits, false, deadline, send).await
-}
-
-/// [`call`] for a call that finds more work (a listing): in an account that lets listings go
-/// ahead, it goes ahead of the calls waiting for the limiter ([`Limiter::acquire_listing`]).
-async fn call_ahead<T, E, F>(
-    permits: &Limiter,
-    deadline: Option<Instant>,
-    send: impl FnOnce() -> F,
-) -> Result<T, CallError<E>>
-where
-    F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-{
-    call_with(permits, true, deadline, send).await
-}
-
-/// The wait for the limiter is made inside the call's future, not passed in made: a future
-/// passed in is held beside the call's every state, and every user waiting to be crawled
-/// holds one (with it passed in, org-40's peak memory was 79-84 MiB instead of 70, measured).
-async fn call_with<T, E, F>(
-    permits: &Limiter,
-    ahead: bool,
+    wait: Wait,
     deadline: Option<Instant>,
     send: impl FnOnce() -> F,
 ) -> Result<T, CallError<E>>
@@ -369,9 +353,9 @@ where
     F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
     let answer = within(deadline, async {
-        let _permit = match ahead {
-            true => permits.acquire_listing().await,
-            false => permits.acquire().await,
+        let _permit = match wait {
+            Wait::Listing => permits.acquire_listing().await,
+            Wait::InTurn => permits.acquire().await,
         };
         Box::pin(send()).await
     });
@@ -425,7 +409,7 @@ async fn account_summary(
     deadline: Option<Instant>,
 ) -> Result<AccountSummary, ScanError> {
     const OPERATION: &str = "GetAccountSummary";
-    let summary = call(permits, deadline, || iam.get_account_summary().send())
+    let summary = call(permits, Wait::InTurn, deadline, || iam.get_account_summary().send())
         .await
         .map_err(|error| error.row(Some(account), None, None, OPERATION))?;
     let entry = |key: SummaryKeyType| summary.summary_map().and_then(|map| map.get(&key).copied());
@@ -556,7 +540,7 @@ async fn keys_of(
             return (key, None);
         }
         const OPERATION: &str = "GetAccessKeyLastUsed";
-        let used = call(permits, deadline, || {
+        let used = call(permits, Wait::InTurn, deadline, || {
             iam.get_access_key_last_used().access_key_id(&key.access_key_id).send()
         })
         .await;
@@ -610,7 +594,7 @@ async fn list_access_keys(
     let mut metadata = Vec::new();
     loop {
         let request = iam.list_access_keys().user_name(user_name).set_marker(marker);
-        let page = match call_ahead(permits, deadline, || request.send()).await {
+        let page = match call(permits, Wait::Listing, deadline, || request.send()).await {
             Ok(page) => page,
             Err(error) => {
                 return (metadata, Some(error.row(Some(account), Some(user_name), None, "ListAccessKeys")))
