@@ -67,7 +67,10 @@ pub(super) async fn account_details(
             .filter(EntityType::LocalManagedPolicy)
             .max_items(PAGE_SIZE)
             .set_marker(marker.take());
-        let page = call(permits, Wait::InTurn, deadline, || request.send())
+        // A listing too: in an account whose listings go ahead, a page waiting in turn waited
+        // behind every ListAccessKeys, to the end of the crawl (2,001 users without keys: the
+        // details read at 4.3 s of 4.5, after the last key listing).
+        let page = call(permits, Wait::Listing, deadline, || request.send())
             .await
             .map_err(|e| e.row(Some(account), None, None, OPERATION))?;
         let items: Vec<Named> = page

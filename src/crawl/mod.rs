@@ -325,9 +325,12 @@ fn pagination_error(
     error_row(Some(account), user, None, operation, problem.code(), problem.to_string())
 }
 
-/// Where a call waits for its place: in turn, or as a listing (a call that finds more work:
-/// in an account that lets listings go ahead, ahead of the calls waiting, see
-/// [`Limiter::acquire_listing`]).
+/// Where a call waits for its place: in turn, or as a listing (a page of users, of a user's
+/// keys, of the details: in an account that lets listings go ahead, ahead of the calls
+/// waiting, see [`Limiter::acquire_listing`]). Listings go ahead strictly: a call in turn
+/// waits while any listing waits, which ends because a user's listing is followed by its
+/// calls in turn and the crawl holds a bounded number of users; the details, which are not,
+/// are listings for that reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
     InTurn,
