@@ -5,7 +5,8 @@
 //! `ListAccessKeys`, `GetAccessKeyLastUsed`, `GetAccountSummary` and STS `GetCallerIdentity`. SigV4 signatures are
 //! not checked. Each request first takes a token from a bucket shared by all actions (empty
 //! bucket: HTTP 400 `Throttling`, IAM's real throttling error), then waits (holding no lock)
-//! until the configured latency has passed since the request arrived, then answers. Counters are atomics, readable while it runs.
+//! until the configured latency has passed since the request arrived, then answers. Counters
+//! are atomics, readable while it runs.
 //!
 //! Many accounts: with `accounts > 1` the simulator is an Organization's worth of accounts
 //! with the same users each. STS `AssumeRole` into `arn:aws:iam::ACCOUNT:role/...` hands out

@@ -258,9 +258,10 @@ pub async fn crawl_account(
 
 /// An account with more users than this lets its listings go ahead of its other calls
 /// ([`Limiter::acquire_ahead`]), and starts its key crawl with [`LARGE_ACCOUNT_START_WINDOW`]
-/// calls in flight, not the few its first round trip allowed (slow start: 4). Its start is one round trip shorter (latency-c64: 0.05 s); at a low limit
-/// it costs a few more throttled attempts, once (7-9 at 10/s with a burst of 5, measured on
-/// the limiter's model), against the thousands of calls such an account takes. A small
+/// calls in flight, not the few its first round trip allowed (slow start: 4). Its start is
+/// one round trip shorter (latency-c64: 0.05 s); at a low limit it costs a few more throttled
+/// attempts, once (7-9 at 10/s with a burst of 5, measured on the limiter's model), against
+/// the thousands of calls such an account takes. A small
 /// account is mostly its start, where the same throttles weigh most: with every account
 /// opening at 4, 1,000 accounts of 10 users took 25 s instead of 13.5 (measured).
 const LARGE_ACCOUNT_USERS: usize = 1000;
